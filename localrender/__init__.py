@@ -1,0 +1,1 @@
+"""A local stand-in for the Render REST API that provisions real PostgreSQL databases."""

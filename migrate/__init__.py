@@ -1,0 +1,1 @@
+"""SQLite (Prisma) -> PostgreSQL data mover with verification: ``python -m migrate``."""

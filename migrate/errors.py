@@ -1,0 +1,65 @@
+"""The migrate error hierarchy: every user-facing failure is a MigrateError that carries data.
+
+The CLI catches only MigrateError (printed as one ``error: ...`` line, exit 1); anything else is a bug
+and keeps its traceback. Messages are lowercase, without a final period, and say what was expected and
+what was found (psycopg's style).
+"""
+
+from __future__ import annotations
+
+
+class MigrateError(Exception):
+    """Base of every error the tool reports to a user."""
+
+    exit_code = 1
+
+
+class SourceError(MigrateError):
+    """The source (SQLite file or JSON export) is missing, unreadable or not what it claims to be."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class SchemaError(MigrateError):
+    """Source and target schemas do not fit together (missing table/column, no Prisma schema in target)."""
+
+    def __init__(self, message: str, table: str | None = None, column: str | None = None):
+        super().__init__(message)
+        self.table = table
+        self.column = column
+
+
+class ConversionError(MigrateError):
+    """One source value cannot become the target column's type."""
+
+    def __init__(self, message: str, table: str, column: str, row_id: object = None):
+        super().__init__(message)
+        self.table = table
+        self.column = column
+        self.row_id = row_id
+
+
+class TargetError(MigrateError):
+    """The target database is unreachable, not empty without --replace, or refused the load."""
+
+    def __init__(self, message: str, table: str | None = None, rows_written: int = 0):
+        super().__init__(message)
+        self.table = table
+        self.rows_written = rows_written
+
+
+class VerificationFailed(MigrateError):
+    """Counts or content hashes differ between source and target; ``.mismatches`` lists them."""
+
+    exit_code = 3
+
+    def __init__(self, mismatches: list):
+        self.mismatches = mismatches
+        names = ", ".join(m.table for m in mismatches)
+        super().__init__(f"verification found differences in {len(mismatches)} table(s): {names}")
+
+
+class SmokeFailed(MigrateError):
+    """The deployed app did not pass its smoke checks."""
