@@ -25,20 +25,25 @@ class SourceError(MigrateError):
 class SchemaError(MigrateError):
     """Source and target schemas do not fit together (missing table/column, no Prisma schema in target)."""
 
-    def __init__(self, message: str, table: str | None = None, column: str | None = None):
+    def __init__(self, message: str, table: str | None = None, column: str | None = None,
+                 problems: list | None = None):
         super().__init__(message)
         self.table = table
         self.column = column
+        self.problems = problems or []
 
 
 class ConversionError(MigrateError):
     """One source value cannot become the target column's type."""
 
-    def __init__(self, message: str, table: str, column: str, row_id: object = None):
+    def __init__(self, message: str, table: str, column: str, row_id: object = None,
+                 value: object = None, expected: str | None = None):
         super().__init__(message)
         self.table = table
         self.column = column
         self.row_id = row_id
+        self.value = value
+        self.expected = expected
 
 
 class TargetError(MigrateError):
@@ -59,6 +64,16 @@ class VerificationFailed(MigrateError):
         self.mismatches = mismatches
         names = ", ".join(m.table for m in mismatches)
         super().__init__(f"verification found differences in {len(mismatches)} table(s): {names}")
+
+
+class PrismaError(MigrateError):
+    """The Prisma CLI (``migrate deploy`` / ``migrate status``) failed; ``.output`` is its scrubbed output."""
+
+    def __init__(self, message: str, command: str, returncode: int | None = None, output: str = ""):
+        super().__init__(message)
+        self.command = command
+        self.returncode = returncode
+        self.output = output
 
 
 class SmokeFailed(MigrateError):
