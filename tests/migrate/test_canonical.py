@@ -1,0 +1,140 @@
+"""Canonical texts: Python and PostgreSQL agree for every kind, and the row text is unambiguous."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from migrate.canonical import KINDS, jsonb_text, row_text_function, sql_row_text, sql_value_text, value_text
+
+UTC = dt.timezone.utc
+
+# Documents whose jsonb::text differs from their input in every way jsonb normalises.
+JSONB_DOCS = [
+    '{"b":1,"a":2,"aa":3,"c":4}',                              # keys by length, then bytes
+    '{"é":1,"ab":2,"z":3,"日":4,"😀":5,"Z":6}',                 # non-ASCII keys sort by UTF-8 length
+    '{"a":1,"a":2}',                                           # duplicate keys: the last wins
+    '{"a":{"d":[{"bb":1,"b":{"y":null,"x":true}}],"c":false}}',  # nested
+    '{}', '[]', '{"a":{},"b":[]}', '[[], {}, [{}]]',
+    'null', 'true', 'false', '42', '-7', '"text"', ' \n 42 \t',  # scalars and whitespace
+    '[1.0, 0.1, 0.25, 100.0, 0.30000000000000004]',            # floats whose repr is their text
+    '[3.50, 1e2, 1E+2, 1.5e-7, 1.50E+1, 0e5, 1e16, 1.5e300]',   # ...and numbers whose repr is not
+    '[-0, -0.0, -0.000, 0.0, -1.5, -1e-3]',                   # negative zero, negative numbers
+    '[12345678901234567890123456789, -98765432109876543210.123456789]',
+    '"\\u00e9\\u65e5\\ud83d\\ude00"', '"\\n\\t\\r\\b\\f\\u001f\\u0001\\u007f\\/\\"\\\\"',
+    '"raw é 日本 😀 \u007f \u0080"',
+    '{"metadata": {"labels": ["ui", "bug"], "points": 3, "ratio": 0.25, "ok": true}}',
+]
+
+
+@pytest.fixture(scope="module")
+def pg(pg_cluster):
+    """A connection for SELECTs that only evaluate expressions (no tables, nothing written)."""
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.mark.parametrize("doc", JSONB_DOCS)
+def test_jsonb_text_matches_postgres(pg, doc):
+    assert jsonb_text(doc) == pg.execute("SELECT %s::jsonb::text", (doc,)).fetchone()[0]
+
+
+@pytest.mark.parametrize("doc", ["NaN", "[Infinity]", "{", '{"a": 1} x', ""])
+def test_jsonb_text_rejects_what_jsonb_rejects(pg, doc):
+    with pytest.raises(ValueError):
+        jsonb_text(doc)
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+        with pg.transaction():
+            pg.execute("SELECT %s::jsonb", (doc,))
+
+
+# (kind, PostgreSQL type, values); None is added to each.
+VALUE_CASES = [
+    ("int", "integer", [0, -1, 2**31 - 1, -2**31]),
+    ("int", "bigint", [2**63 - 1, -2**63, 9876543210]),
+    ("int", "smallint", [-32768, 7]),
+    ("float", "double precision", [0.0, -0.0, 0.1, 1 / 3, 1e16, 1e300, -1.5e-300, 5e-324,
+                                   float("inf"), float("-inf"), float("nan"), -float("nan"), 123456789.125]),
+    ("numeric", "numeric(65,30)", [Decimal("1.50"), Decimal("0"), Decimal("-0.00"), Decimal("-1.5"),
+                                   Decimal("1E+5"), Decimal("0.000000000000000000000000000001"),
+                                   Decimal("12345678901234567890123456789012345.123456789012345678901234567891")]),
+    ("numeric", "numeric", [Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity"), Decimal("1e-40"),
+                            Decimal("100"), Decimal("3.1400")]),
+    ("bool", "boolean", [True, False]),
+    ("timestamp", "timestamp(3)", [dt.datetime(2025, 1, 7, 16, 7, 0, 123000), dt.datetime(1969, 12, 31, 23, 59, 59, 999000),
+                                   dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59, 999000)]),
+    ("timestamp", "timestamp", [dt.datetime(2000, 2, 29, 12, 0, 0, 1), dt.datetime(1900, 1, 1, 0, 0, 0, 999999)]),
+    ("timestamptz", "timestamptz", [dt.datetime(2025, 1, 7, 16, 7, 0, 123456, tzinfo=UTC),
+                                    dt.datetime(2025, 1, 7, 21, 37, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))),
+                                    dt.datetime(1950, 6, 1, tzinfo=dt.timezone(dt.timedelta(hours=-8)))]),
+    ("date", "date", [dt.date(1970, 1, 1), dt.date(1969, 12, 31), dt.date(1, 1, 1), dt.date(9999, 12, 31)]),
+    ("text", "text", ["", "a\x1fb", "\x1e", "日本語 😀", "tab\tnew\nline\\ \"q\" 'q'", " trailing "]),
+    ("text", "varchar(20)", ["", "abc  "]),
+    ("json", "json", ['{"b" : 1, "a":2}', "[1,  2]", "null", '"\\u00e9"']),
+    ("jsonb", "jsonb", ['{"b" : 1, "a":2}', "[1.50,  2]", "null", '"\\u00e9"']),
+    ("bytea", "bytea", [b"", b"\x00", bytes(range(256)), b"\x1e\x1f"]),
+]
+
+
+@pytest.mark.parametrize("kind, pgtype, values", VALUE_CASES, ids=[f"{k}-{t}" for k, t, _ in VALUE_CASES])
+def test_value_text_matches_postgres_for_every_kind(pg, kind, pgtype, values):
+    expression = sql.SQL("SELECT {} FROM (VALUES ({}::{})) AS t(c)").format(
+        sql_value_text(kind, sql.Identifier("c")), sql.Placeholder(), sql.SQL(pgtype))
+    for value in [*values, None]:
+        assert value_text(kind)(value) == pg.execute(expression, (value,)).fetchone()[0], (kind, value)
+
+
+def test_every_kind_is_covered_by_the_value_cases():
+    assert {kind for kind, _, _ in VALUE_CASES} == set(KINDS)
+
+
+def test_row_text_matches_sql_row_text(pg):
+    kinds = ["int", "text", "bool", "timestamp", "numeric", "jsonb", "bytea", "float", "date", "timestamptz", "json"]
+    types = ["int", "text", "bool", "timestamp(3)", "numeric(65,30)", "jsonb", "bytea", "float8", "date",
+             "timestamptz", "json"]
+    row = (5, "a\x1fb", True, dt.datetime(1960, 1, 1, 0, 0, 0, 123000), Decimal("-1.500"), '{"b":1,"a":2}',
+           b"\x00\xff", -0.0, dt.date(1969, 12, 31), dt.datetime(2020, 1, 1, tzinfo=UTC), '{"b" : 1}')
+    columns = [(f"c{i}", kind) for i, kind in enumerate(kinds)]
+    query = sql.SQL("SELECT {} FROM (VALUES ({})) AS t({})").format(
+        sql_row_text(columns), sql.SQL(", ").join(sql.SQL("%s::" + t) for t in types),
+        sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns))
+    row_text = row_text_function(kinds)
+    for values in (row, (None,) * len(row)):
+        assert row_text(values) == pg.execute(query, values).fetchone()[0]
+
+
+def test_row_text_tells_null_from_empty_text_and_empty_bytes():
+    assert row_text_function(["text"])((None,)) != row_text_function(["text"])(("",))
+    assert row_text_function(["bytea"])((None,)) != row_text_function(["bytea"])((b"",))
+    assert row_text_function(["text"])((None,)) != row_text_function(["text"])(("\x1e",))
+
+
+def test_row_text_does_not_let_separators_in_text_shift_fields():
+    row_text = row_text_function(["text", "text"])
+    assert row_text(("a\x1fb", "c")) != row_text(("a", "b\x1fc"))
+    assert row_text(("a\x1f\x1e", "")) != row_text(("a", "\x1e\x1f"))
+    assert row_text(("1:a", "b")) != row_text(("1", "a:b"))
+
+
+def test_row_text_refuses_a_row_of_the_wrong_width():
+    with pytest.raises(ValueError):
+        row_text_function(["int", "int"])((1, 2, 3))
+    with pytest.raises(ValueError):
+        row_text_function(["int", "int"])((1,))
+
+
+def test_unknown_kind_is_refused_with_the_known_ones_listed():
+    with pytest.raises(ValueError, match=r"unknown column kind\(s\) 'uuid'.*jsonb"):
+        row_text_function(["int", "uuid"])
+
+
+def test_numeric_text_ignores_scale_but_not_value():
+    numeric = value_text("numeric")
+    assert numeric(Decimal("1.50")) == numeric(Decimal("1.5")) == numeric(Decimal("1.500000"))
+    assert numeric(Decimal("-0.0")) == numeric(Decimal("0"))
+    assert numeric(Decimal("1.5")) != numeric(Decimal("1.05"))
+    assert numeric(Decimal("1E+2")) == "100"
