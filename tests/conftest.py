@@ -14,6 +14,8 @@ import pytest
 
 from migrate.cluster import Cluster, find_bindir
 
+pytest_plugins = ["tests.fix_localrender"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 FIXTURE_APP = ROOT / "tests" / "fixtures" / "app"
