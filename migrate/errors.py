@@ -77,4 +77,8 @@ class PrismaError(MigrateError):
 
 
 class SmokeFailed(MigrateError):
-    """The deployed app did not pass its smoke checks."""
+    """The deployed app did not pass its smoke checks; ``.report`` is the last attempt's SmokeReport."""
+
+    def __init__(self, message: str, report=None):
+        super().__init__(message)
+        self.report = report
