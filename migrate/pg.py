@@ -1,0 +1,45 @@
+"""Connecting to the target from a libpq or Prisma-style URL, without ever echoing its password."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+
+from .errors import TargetError
+
+# Query parameters that Prisma understands and libpq rejects ("invalid URI query parameter").
+PRISMA_ONLY = {"schema", "connection_limit", "pool_timeout", "pgbouncer", "statement_cache_size",
+               "socket_timeout", "sslaccept", "sslidentity", "connect_timeout_ms"}
+
+
+def libpq_url(url: str) -> tuple[str, str | None]:
+    """``url`` without Prisma-only parameters, and the schema that ``?schema=`` named (or None)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), None)
+    kept = [(k, v) for k, v in query if k not in PRISMA_ONLY]
+    return urlunsplit(parts._replace(query=urlencode(kept))), schema
+
+
+def connect(url: str, **kwargs) -> psycopg.Connection:
+    """Open a connection; a Prisma ``?schema=x`` becomes ``search_path=x``.
+
+    :raises TargetError: cannot connect (the message never contains the password).
+    """
+    plain, schema = libpq_url(url)
+    if schema:
+        escaped = schema.replace("\\", "\\\\").replace(" ", "\\ ")
+        kwargs["options"] = f"-c search_path={escaped}"
+    try:
+        return psycopg.connect(plain, **kwargs)
+    except psycopg.Error as exc:
+        raise TargetError(f"cannot connect to the target: {scrub(str(exc).strip(), url)}") from None
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` with the URL's password (raw and percent-decoded) replaced by ``***``."""
+    password = urlsplit(url).password
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        text = text.replace(secret, "***")
+    return " ".join(text.split())  # one line: libpq messages span several

@@ -1,0 +1,28 @@
+"""Connecting to the target: Prisma-style URLs, and no password in any error."""
+
+from __future__ import annotations
+
+import pytest
+
+from migrate.errors import TargetError
+from migrate.pg import connect, libpq_url, scrub
+
+
+def test_a_failed_connection_is_a_one_line_target_error_without_the_password(pg_cluster):
+    url = f"postgresql://nobody:s3cr%21t@127.0.0.1:{pg_cluster.port}/nope?sslmode=disable&schema=x"
+    with pytest.raises(TargetError, match=r'^cannot connect to the target: .*role "nobody" does not exist') as err:
+        connect(url)
+    assert "s3cr" not in str(err.value) and "\n" not in str(err.value)
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def test_scrub_hides_the_password_raw_and_percent_decoded():
+    url = "postgresql://app:s3cr%21t@db.example/app"
+    assert scrub("bad s3cr%21t or s3cr!t\nhere", url) == "bad *** or *** here"
+    assert scrub("nothing to hide", "postgresql://db.example/app") == "nothing to hide"
+
+
+def test_prisma_only_url_parameters_are_removed_and_schema_is_returned():
+    url, schema = libpq_url("postgresql://u:p@h:5/db?schema=app&connection_limit=5&sslmode=require")
+    assert (url, schema) == ("postgresql://u:p@h:5/db?sslmode=require", "app")
+    assert libpq_url("postgresql://h/db") == ("postgresql://h/db", None)
