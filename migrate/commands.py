@@ -1,0 +1,177 @@
+"""One function per verb of ``python -m migrate``; each takes the parsed arguments and returns an exit code.
+
+``plan`` and ``verify`` are read-only: they open the target in a read-only session and never write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from pathlib import Path
+
+from . import report as out
+from .cluster import Cluster
+from .errors import ConversionError, SmokeFailed, VerificationFailed
+from .load import import_data
+from .pg import connect
+from .progress import Progress, QuietProgress, RichStderrProgress
+from .rows import RowConverter, no_cyclic_gc
+from .schema import plan as make_plan, read_target
+from .source import open_source
+from .verify import compare, source_digests, target_digests
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_APP = ROOT / "tests" / "fixtures" / "app"
+VERIFY_JOBS = 2  # one connection per table on the target; the machines here have 2 cores
+
+
+def _progress(args) -> Progress:
+    return QuietProgress() if args.quiet else RichStderrProgress()
+
+
+def _planned(source, target_url: str):
+    """Read the target schema in a read-only session and map the source onto it."""
+    with connect(target_url) as conn:
+        conn.read_only = True
+        return make_plan(source, read_target(conn))
+
+
+def plan(args) -> int:
+    """Read-only dry run: the mapping per table and every problem, including values that will not convert."""
+    with open_source(args.source) as source:
+        the_plan = _planned(source, args.target)
+        progress = _progress(args)
+        bad = {} if the_plan.problems else _conversion_problems(source, the_plan, progress)
+    out.print_plan(the_plan, bad)
+    out.write_json(args.json_report, out.plan_dict(the_plan, bad))
+    return 1 if the_plan.problems or bad else 0
+
+
+def _conversion_problems(source, the_plan, progress: Progress) -> dict[str, ConversionError]:
+    """Convert every row without sending it; the first value that fails in each table."""
+    bad = {}
+    with no_cyclic_gc():
+        for tp in the_plan.tables:
+            with progress.table(f"check {tp.target}", tp.rows) as advance:
+                try:
+                    for batch in RowConverter(tp, source.flavour).batches(source):
+                        advance(len(batch))
+                except ConversionError as exc:
+                    bad[tp.target] = exc
+    return bad
+
+
+def import_(args) -> int:
+    """Copy the source into the target in one transaction; verify unless ``--no-verify``."""
+    progress = _progress(args)
+    with open_source(args.source) as source:
+        the_plan = _planned(source, args.target)
+        result = import_data(source, args.target, the_plan, replace=args.replace, strip_nul=args.strip_nul,
+                             progress=progress, hashers=not args.no_verify)
+    verification = None
+    if not args.no_verify:
+        src = {t.table: (t.rows, t.digest) for t in result.tables}
+        verification = _verify_target(args.target, the_plan, src, progress)
+    out.print_import(result, verification)
+    out.write_json(args.json_report, out.import_dict(result, verification))
+    _raise_on_mismatch(verification)
+    return 0
+
+
+def verify(args) -> int:
+    """Read-only: row counts and content hashes of every table on both sides; exit 3 when they differ."""
+    progress = _progress(args)
+    started = time.perf_counter()
+    with open_source(args.source) as source:
+        the_plan = _planned(source, args.target)
+        the_plan.check()
+        with no_cyclic_gc():
+            src = source_digests((tp.target, tp.kinds, _rows(source, tp, args.strip_nul, progress))
+                                 for tp in the_plan.tables)
+    verification = _verify_target(args.target, the_plan, src, progress, started)
+    out.print_verification(verification)
+    out.write_json(args.json_report, out.verification_dict(verification))
+    _raise_on_mismatch(verification)
+    return 0
+
+
+def _rows(source, tp, strip_nul: bool, progress: Progress):
+    with progress.table(f"hash {tp.target}", tp.rows) as advance:
+        for batch in RowConverter(tp, source.flavour, strip_nul).batches(source):
+            yield from batch
+            advance(len(batch))
+
+
+def _verify_target(target_url: str, the_plan, src: dict, progress: Progress, started: float | None = None):
+    """Hash the target side and compare; tables the source lacks must be empty on the target."""
+    started = time.perf_counter() if started is None else started
+    columns = {tp.target: tp.target_columns for tp in the_plan.tables}
+    for name in the_plan.untouched:
+        table = the_plan.target.tables[name]
+        columns[name] = [(c.name, c.kind) for c in table.columns if c.kind]
+        src[name] = (0, 0)
+    progress.status(f"verifying {len(columns)} tables on the target ...")
+    tgt = target_digests(target_url, columns, jobs=VERIFY_JOBS)
+    return out.Verification(src, tgt, compare(src, tgt), time.perf_counter() - started)
+
+
+def _raise_on_mismatch(verification) -> None:
+    if verification is not None and verification.mismatches:
+        raise VerificationFailed(verification.mismatches)
+
+
+def rehearse(args) -> int:
+    """Local dry run: throwaway PostgreSQL, the app's ``prisma migrate deploy``, import, verify, report."""
+    from .prisma import migrate_deploy
+    from .sample import make_dataset
+
+    progress = _progress(args)
+    app = Path(args.app) if args.app else SAMPLE_APP
+    timings: dict[str, float] = {}
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rehearse-")))
+        source = args.source
+        if source is None:
+            with _timed(timings, "generate dataset", progress):
+                source = workdir / "app.db"
+                make_dataset(source, args.tasks, mixed_dates=True)
+        with _timed(timings, "start PostgreSQL", progress):
+            cluster = stack.enter_context(Cluster())
+            url = cluster.create_database("rehearsal")
+        with _timed(timings, "prisma migrate deploy", progress):
+            migrate_deploy(app, url)
+        with _timed(timings, "import", progress), open_source(source) as src:
+            the_plan = _planned(src, url)
+            result = import_data(src, url, the_plan, progress=progress)
+        with _timed(timings, "verify", progress):
+            digests = {t.table: (t.rows, t.digest) for t in result.tables}
+            verification = _verify_target(url, the_plan, digests, progress)
+    out.print_import(result, verification)
+    out.print_timings(timings)
+    out.write_json(args.json_report, {**out.import_dict(result, verification), "timings": timings})
+    _raise_on_mismatch(verification)
+    return 0
+
+
+@contextlib.contextmanager
+def _timed(timings: dict, step: str, progress: Progress):
+    progress.status(f"{step} ...")
+    started = time.perf_counter()
+    yield
+    timings[step] = round(time.perf_counter() - started, 3)
+
+
+def smoke(args) -> int:
+    """HTTP checks against the deployed app; exit 1 with what was wrong."""
+    from .smoke import run_smoke
+
+    try:
+        result = run_smoke(args.url, args.database_url, timeout=args.timeout, progress=_progress(args))
+    except SmokeFailed as exc:
+        if exc.report is not None:
+            out.write_json(args.json_report, exc.report.to_dict())
+        raise
+    out.print_smoke(result)
+    out.write_json(args.json_report, result.to_dict())
+    return 0
