@@ -18,7 +18,7 @@ EPILOGS = {
     "import": "example: DATABASE_URL=postgresql://app@db/app python -m migrate import --source app.db --replace",
     "verify": "example: python -m migrate verify --source app.db --target postgresql://app@db/app",
     "rehearse": "example: python -m migrate rehearse --tasks 20000",
-    "smoke": "example: python -m migrate smoke --url https://tasks.onrender.com --database-url $DATABASE_URL",
+    "smoke": "example: DATABASE_URL=postgresql://app@db/app python -m migrate smoke --url https://tasks.onrender.com",
 }
 
 
@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("smoke", "Check a deployed app: /api/health and /api/tasks (and the task count against the database).")
     p.add_argument("--url", required=True, help="the app's base URL")
-    p.add_argument("--database-url", metavar="DB", help="compare the API's task count with this database")
+    p.add_argument("--database-url", metavar="DB",
+                   help="compare the API's task count with this database (default: $DATABASE_URL, if set)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to keep retrying while the app warms up")
     return parser
 
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.target and args.verb in ("plan", "import", "verify"):
             print("error: no target: pass --target URL or set DATABASE_URL", file=sys.stderr)
             return 2
+    if getattr(args, "verb", None) == "smoke" and args.database_url is None:
+        # The environment keeps the password off the command line (`ps`), as for the other verbs' target.
+        args.database_url = os.environ.get("DATABASE_URL") or None
     try:
         return getattr(commands, "import_" if args.verb == "import" else args.verb)(args)
     except MigrateError as exc:

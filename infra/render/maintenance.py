@@ -13,20 +13,21 @@ from infra.render._provider import ProviderError, RenderProvider, is_unknown, pi
 from infra.render.client import RenderClient
 from infra.render.errors import RenderNotFound
 
-INPUTS = ("service_id", "enabled", "uri")
+INPUTS = ("service_id", "enabled", "uri", "triggers")
 
 
 class MaintenanceProvider(RenderProvider):
     """Sets ``serviceDetails.maintenanceMode {enabled, uri}`` with ``PATCH /services/{id}``.
 
     Web services only. An empty ``uri`` serves Render's default page. ``delete`` turns the page off (and a gone
-    service counts as done). Render applies it without a deploy.
+    service counts as done). Render applies it without a deploy. A change of ``triggers`` sets the page again
+    (an update, never a replacement: replacing would create the new page, then delete the old one, i.e. off).
     """
 
     def check(self, olds: dict, news: dict) -> CheckResult:
         """Require a service id; ``enabled`` defaults to true and ``uri`` to Render's page. No API calls."""
         inputs = {**news, "enabled": True if news.get("enabled") is None else news.get("enabled"),
-                  "uri": news.get("uri") or ""}
+                  "uri": news.get("uri") or "", "triggers": news.get("triggers")}
         failures = []
         service = inputs.get("service_id")
         if not is_unknown(service) and (not isinstance(service, str) or not service.strip()):
@@ -43,7 +44,7 @@ class MaintenanceProvider(RenderProvider):
             return is_unknown(news.get(field)) or news.get(field) != olds.get(field)
 
         replaces = ["service_id"] if changed("service_id") else []
-        updates = [f for f in ("enabled", "uri") if changed(f)]
+        updates = [f for f in ("enabled", "uri", "triggers") if changed(f)]
         return DiffResult(changes=bool(replaces or updates), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict) -> CreateResult:
@@ -100,17 +101,19 @@ def _set(client: RenderClient, service: str, enabled: bool, uri: str) -> None:
 
 @dataclass
 class MaintenanceModeArgs:
-    """Inputs of a MaintenanceMode: the web service, whether the page is on, and which page (``""``: Render's)."""
+    """Inputs of a MaintenanceMode: the web service, whether the page is on, and which page (``""``: Render's).
+    ``triggers``: any JSON value; a change sets the page again (e.g. on each new cutover window)."""
 
     service_id: pulumi.Input[str]
     enabled: pulumi.Input[bool] = True
     uri: pulumi.Input[str] = ""
+    triggers: Any = None
 
 
 class MaintenanceMode(Resource, module="render", name="MaintenanceMode"):
     """A web service's maintenance page while this resource exists; deleting it turns the page off.
 
-    Outputs: ``service_id``, ``enabled``, ``uri``.
+    Outputs: ``service_id``, ``enabled``, ``uri``, ``triggers``.
     """
 
     service_id: pulumi.Output[str]
@@ -119,5 +122,5 @@ class MaintenanceMode(Resource, module="render", name="MaintenanceMode"):
 
     def __init__(self, resource_name: str, args: MaintenanceModeArgs,
                  opts: Optional[pulumi.ResourceOptions] = None):
-        props = {"service_id": args.service_id, "enabled": args.enabled, "uri": args.uri}
+        props = {"service_id": args.service_id, "enabled": args.enabled, "uri": args.uri, "triggers": args.triggers}
         super().__init__(MaintenanceProvider(), resource_name, props, opts)

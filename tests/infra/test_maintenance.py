@@ -86,3 +86,13 @@ def test_diff_replaces_for_another_service_and_makes_no_request(provider, spy):
 def test_check_rejects_a_non_boolean_enabled():
     failures = loaded(MaintenanceProvider()).check({}, declare(enabled="yes")).failures
     assert [f.property for f in failures] == ["enabled"]
+
+
+def test_new_triggers_set_the_page_again_as_an_update_not_a_replacement(provider, api):
+    result = provider.create(provider.check({}, declare(triggers="window-1")).inputs)
+    api.patch(f"/services/{SERVICE}", json={"serviceDetails": {"maintenanceMode": {"enabled": False, "uri": ""}}})
+    news = provider.check(result.outs, declare(triggers="window-2")).inputs
+    diff = provider.diff(result.id, result.outs, news)
+    assert diff.changes is True and diff.replaces == []
+    assert provider.update(result.id, result.outs, news).outs["triggers"] == "window-2"
+    assert mode(api) == {"enabled": True, "uri": ""}

@@ -169,3 +169,14 @@ def test_every_verb_has_help_with_an_example():
 def test_module_entry_point_runs_as_a_process():
     proc = subprocess.run([sys.executable, "-m", "migrate", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "rehearse" in proc.stdout
+
+
+def test_smoke_takes_the_database_url_from_the_environment_so_it_stays_off_the_command_line(monkeypatch):
+    seen = []
+    monkeypatch.setattr("migrate.commands.smoke", lambda args: seen.append(args.database_url) or 0)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:pw@db/app")
+    assert main(["smoke", "--url", "http://127.0.0.1:9"]) == 0
+    assert main(["smoke", "--url", "http://127.0.0.1:9", "--database-url", "postgresql://other@db/x"]) == 0
+    monkeypatch.delenv("DATABASE_URL")
+    assert main(["smoke", "--url", "http://127.0.0.1:9"]) == 0
+    assert seen == ["postgresql://app:pw@db/app", "postgresql://other@db/x", None]
