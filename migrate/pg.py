@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
 from .errors import TargetError
+from .redact import redact, url_secrets
 
 # Query parameters that Prisma understands and libpq rejects ("invalid URI query parameter").
 PRISMA_ONLY = {"schema", "connection_limit", "pool_timeout", "pgbouncer", "statement_cache_size",
@@ -38,8 +39,5 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
 
 
 def scrub(text: str, url: str) -> str:
-    """``text`` with the URL's password (raw and percent-decoded) replaced by ``***``."""
-    password = urlsplit(url).password
-    for secret in {password, unquote(password or "")} - {None, ""}:
-        text = text.replace(secret, "***")
-    return " ".join(text.split())  # one line: libpq messages span several
+    """``text`` on one line (libpq messages span several) with the URL and its password masked."""
+    return redact(text, url_secrets(url), one_line=True)

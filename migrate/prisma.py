@@ -9,12 +9,10 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from .errors import PrismaError
+from .redact import redact, url_secrets
 
-# user:password@ inside any URL; Prisma and pg may echo parts of the connection string.
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Status report headings, e.g. "Following migration have not yet been applied:" (Prisma 6 says
 # "migration" or "migrations" depending on the count).
@@ -71,16 +69,7 @@ def migrate_status(app_dir: str | Path, database_url: str, timeout: float = 120.
 
 def scrub(text: str, database_url: str) -> str:
     """``text`` with the connection string, its password (raw and decoded) and any URL password masked."""
-    secrets = [database_url]
-    try:
-        password = urlsplit(database_url).password
-    except ValueError:
-        password = None
-    if password:
-        secrets += [password, unquote(password)]
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return _URL_PASSWORD.sub(r"\g<head>***@", text)
+    return redact(text, {database_url} | url_secrets(database_url))
 
 
 def _run(app_dir: Path, args: list[str], database_url: str, timeout: float) -> PrismaRun:

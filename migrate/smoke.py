@@ -27,6 +27,7 @@ import requests
 from . import pg
 from .errors import SmokeFailed, TargetError
 from .progress import Progress
+from .redact import redact, url_secrets
 
 HEALTH_PATH, TASKS_PATH = "/api/health", "/api/tasks"
 PAGE = 50  # the page the check asks for; also Prisma's usual `take` in the app
@@ -34,7 +35,6 @@ HEALTHY = {"ok", "healthy", "up", "pass", "passing", "connected"}
 EXCERPT = 200  # characters of a reply body quoted in a failure
 FIRST_DELAY, MAX_DELAY = 0.5, 5.0  # backoff between attempts: doubles, capped
 REQUEST_TIMEOUT, MIN_REQUEST_TIMEOUT = 30.0, 5.0
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", re.IGNORECASE)
 _ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")\]]+")
 
 
@@ -217,12 +217,7 @@ def _excerpt(text: str, database_url: str | None) -> str:
 
 def _scrub(text: str, database_url: str | None) -> str:
     """One line, with the database URL's password and any ``scheme://user:password@`` masked."""
-    if database_url:
-        try:
-            text = pg.scrub(text, database_url)
-        except ValueError:  # a URL too malformed to split still leaves the generic masking below
-            pass
-    return " ".join(_URL_PASSWORD.sub(r"\g<head>***@", text).split())
+    return redact(text, url_secrets(database_url), one_line=True)
 
 
 def _display(url: str) -> str:

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Iterable
+
+from migrate.redact import redact as _redact
 
 # Render puts a short human sentence in "message"; anything longer than this is a stack dump or an HTML page.
 _MAX_MESSAGE = 300
-# user:password@ inside any URL (postgres://, https://) - connection strings must never reach a message.
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", re.IGNORECASE)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Return ``text`` on one line with every secret and every URL password replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = _URL_PASSWORD.sub(r"\g<head>***@", text)
-    return " ".join(text.split())
+    """Return ``text`` on one line with every secret and every URL password (connection strings) masked."""
+    return _redact(text, secrets, one_line=True)
 
 
 class RenderAPIError(Exception):
