@@ -23,7 +23,13 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The schema defaults of Pulumi.yaml, applied here too so a plain mapping (tests) behaves like the engine's config.
 # "" means "not set" (see Pulumi.yaml); tests/infra/test_config.py checks both lists agree.
 DEFAULTS: dict[str, Any] = {"renderApiUrl": "", "ownerId": "", "serviceId": "", "appUrl": "", "appDir": "",
-                            "migrateDeploy": True, "maintenanceWindow": False, "sharedWithPrd": False}
+                            "migrateDeploy": True, "maintenanceWindow": False, "sharedWithPrd": False,
+                            "databaseUrl": "stack"}
+# databaseUrl: where the service's DATABASE_URL points. "stack": this stack's database. "previous": the value the
+# key held before this stack first set it (the service stays on, or goes back to, its old database).
+DATABASE_URL_STACK = "stack"
+DATABASE_URL_PREVIOUS = "previous"
+DATABASE_URL_MODES = (DATABASE_URL_STACK, DATABASE_URL_PREVIOUS)
 
 OWNER_ID = re.compile(r"(tea|usr)-[a-z0-9]{4,}")
 SERVICE_ID = re.compile(r"srv-[a-z0-9]{4,}")
@@ -118,10 +124,16 @@ class StackConfig:
     shared_with_prd: bool
     database: DatabaseConfig
     data_import: ImportConfig
+    database_url: Optional[str] = DATABASE_URL_STACK  # one of DATABASE_URL_MODES (None: invalid, reported)
 
     @property
     def is_production(self) -> bool:
         return self.stack == PRODUCTION
+
+    @property
+    def uses_stack_database(self) -> bool:
+        """True when DATABASE_URL points at this stack's database; False while it keeps its previous value."""
+        return self.database_url == DATABASE_URL_STACK
 
     @property
     def render_api_key(self) -> pulumi.Output[str]:
@@ -218,6 +230,8 @@ class _Reader:
             shared_with_prd=_flag(self, "sharedWithPrd", self.raw("sharedWithPrd")),
             database=database.database(),
             data_import=_Section(self, "import", self.raw("import"), IMPORT_FIELDS).data_import(),
+            database_url=self.text("databaseUrl", DATABASE_URL_STACK, pattern=_one_of(DATABASE_URL_MODES),
+                                   form=f"one of {', '.join(DATABASE_URL_MODES)}"),
         )
 
     def api_key(self) -> SecretText:

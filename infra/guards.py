@@ -1,4 +1,5 @@
-"""Guard rails across keys and stacks: prd never touches the stg database, a shared stg never writes, prd is safe."""
+"""Guard rails across keys and stacks: prd never touches the stg database, a shared stg never writes, prd is safe,
+and DATABASE_URL only ever points at a database that is ready for the app."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from infra.config import PROJECT, STAGING, StackConfig, fix, parse_cidr, read_stack_file
+from infra.config import (DATABASE_URL_PREVIOUS, DATABASE_URL_STACK, PROJECT, STAGING, StackConfig, fix, parse_cidr,
+                          read_stack_file)
 
 _EXAMPLE_CIDR = "203.0.113.7/32"
 
@@ -15,7 +17,35 @@ def check(config: StackConfig) -> list[str]:
     """One line per broken rule (naming the key, the reason and the fix); empty when all hold."""
     problems = _shared_stg(config)
     if config.is_production:
-        problems += _production(config) + _not_stg(config)
+        problems += _production(config) + _switch(config) + _not_stg(config)
+    return problems
+
+
+def _switch(config: StackConfig) -> list[str]:
+    """prd's DATABASE_URL may point at its database only once that database is ready for the app.
+
+    A database the stack creates (no ``adoptId``) has no schema until ``prisma migrate deploy`` ran, and prd's
+    new database holds no data until the import ran. On prd the import and the switch also belong to the same
+    ``up`` (one maintenance window): an import whose switch waits for a later ``up`` would miss every write the
+    app makes on its old database in between.
+    """
+    stack, problems = config.stack, []
+    if config.database_url == DATABASE_URL_STACK and not config.database.adopt_id and not config.migrate_deploy:
+        problems.append(f"databaseUrl stack needs migrateDeploy true: {stack} creates its database, and without "
+                        f"`prisma migrate deploy` the service would be pointed at a database without the app's "
+                        f"schema; fix: {fix('migrateDeploy', 'true', stack)} (or keep "
+                        f"{fix('databaseUrl', DATABASE_URL_PREVIOUS, stack)})")
+    if config.database_url == DATABASE_URL_STACK and not config.data_import.enabled:
+        problems.append(f"databaseUrl stack needs import.enabled true on {stack}: the new database holds no data "
+                        f"until the import copies it, so the app would serve an empty database; the import and the "
+                        f"switch go in one commit; fix: {fix('import.enabled', 'true', stack)} (or keep "
+                        f"{fix('databaseUrl', DATABASE_URL_PREVIOUS, stack)})")
+    if config.database_url == DATABASE_URL_PREVIOUS and config.data_import.enabled:
+        problems.append(f"import.enabled needs databaseUrl stack on {stack}: the import and the switch go in one "
+                        f"`pulumi up` (one maintenance window), or every write the app makes on its old database "
+                        f"before a later switch would be missing from the new one; fix: "
+                        f"{fix('databaseUrl', DATABASE_URL_STACK, stack)} (or "
+                        f"{fix('import.enabled', 'false', stack)})")
     return problems
 
 

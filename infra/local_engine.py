@@ -1,4 +1,4 @@
-"""A create-only stand-in for `pulumi up`: runs the real program under pulumi mocks and really creates each resource.
+"""A stand-in for `pulumi up`: runs the real program under pulumi mocks and really applies each resource.
 
 Where the Pulumi CLI cannot run (no binary, no plugins), this runs infra/__main__.py exactly as the Python
 language host does (``runpy.run_path("infra/")``) with ``pulumi.runtime.set_mocks``, whose ``new_resource``
@@ -13,10 +13,11 @@ language host does (``runpy.run_path("infra/")``) with ``pulumi.runtime.set_mock
 The SDK awaits a resource's dependencies (their URNs, which resolve when their registration returns) before it
 registers the resource, so the chain runs in dependency order; the monitor checks that on every registration.
 
-What it is not: one fresh ``pulumi up`` of an empty stack, and nothing more. No state, no diffs, no previews, no
-updates, replacements or deletes, no refresh, no ``protect``/``retain_on_delete`` (nothing is ever deleted), no
-policy packs. Secret outputs are marked as the engine would (``additional_secret_outputs``, and the outputs of a
-resource with a secret input of the same name; every output of a command with a secret input).
+Given the ``State`` of an earlier ``up`` (kept in memory), a resource already there is diffed instead, and updated,
+replaced or left alone, and what the program no longer declares is deleted at the end, as infra/local_state.py
+describes (``protect`` and ``retain_on_delete`` included). What it is not: no previews, no refresh, no policy
+packs, no state on disk. Secret outputs are marked as the engine would (``additional_secret_outputs``, and the
+outputs of a resource with a secret input of the same name; every output of a command with a secret input).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import contextvars
 import json
 import logging
 import os
-import re
 import runpy
 import signal
 import subprocess
@@ -37,24 +37,25 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
-from urllib.parse import unquote, urlsplit
 
 import dill
 import pulumi
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 from pulumi.dynamic.config import Config as DynamicConfig
-from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import local_state
 from infra.config import PROJECT
+from infra.local_secrets import Secrets, as_secret, is_secret, reveal  # noqa: F401 (re-exported)
+from infra.local_state import Record, Refused, State
 
 COMMAND = "command:local:Command"
 DYNAMIC = "pulumi-python:dynamic/"
 PROVIDER_KEY = "__provider"
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", re.IGNORECASE)
 _TAIL = 1500  # characters of a failed command's stderr kept in the error
+_DONE = {"create": "done", "update": "updated", "replace": "replaced", "same": "unchanged"}
 
 
 class EngineError(Exception):
@@ -73,6 +74,7 @@ class Step:
     error: Optional[str] = None
     dependencies: tuple[str, ...] = ()
     stdout: str = ""  # a command's output, scrubbed of secrets
+    op: str = "create"  # create, update, replace, same or delete
 
 
 @dataclass
@@ -90,12 +92,13 @@ class UpResult:
         return self.error is None and all(step.ok for step in self.steps)
 
     def report(self) -> str:
-        """A short table (step, seconds, ok) and the outputs, secret ones masked."""
+        """A short table (step, operation, seconds, ok) and the outputs, secret ones masked."""
         width = max([len(s.name) for s in self.steps] + [4])
-        lines = [f"{'step':<{width}}  {'seconds':>8}  ok"]
+        lines = [f"{'step':<{width}}  {'op':<7}  {'seconds':>8}  ok"]
         for step in self.steps:
-            lines.append(f"{step.name:<{width}}  {step.seconds:>8.2f}  {'yes' if step.ok else 'FAILED'}")
-        lines.append(f"{'total':<{width}}  {self.seconds:>8.2f}  {'yes' if self.ok else 'FAILED'}")
+            ok = "yes" if step.ok else "FAILED"
+            lines.append(f"{step.name:<{width}}  {step.op:<7}  {step.seconds:>8.2f}  {ok}")
+        lines.append(f"{'total':<{width}}  {'':<7}  {self.seconds:>8.2f}  {'yes' if self.ok else 'FAILED'}")
         for key in sorted(self.outputs):
             shown = "[secret]" if key in self.secret_outputs else self.outputs[key]
             lines.append(f"output {key}: {shown}")
@@ -104,131 +107,133 @@ class UpResult:
         return "\n".join(lines)
 
 
-class Secrets:
-    """Every secret value the engine has seen (and the passwords inside secret URLs), to scrub from messages."""
-
-    def __init__(self, values: Iterable[str] = ()):
-        self._values: set[str] = set()
-        self._lock = threading.Lock()
-        for value in values:
-            self.add(value)
-
-    def add(self, value: Any) -> None:
-        if isinstance(value, Mapping):
-            for item in value.values():
-                self.add(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                self.add(item)
-        elif isinstance(value, str) and len(value) >= 4:
-            found = {value}
-            try:
-                password = urlsplit(value).password
-            except ValueError:
-                password = None
-            if password:
-                found |= {password, unquote(password)}
-            with self._lock:
-                self._values |= found
-
-    def scrub(self, text: str) -> str:
-        with self._lock:
-            values = sorted(self._values, key=len, reverse=True)
-        for value in values:
-            text = text.replace(value, "[secret]")
-        return _URL_PASSWORD.sub(r"\g<head>[secret]@", text)
-
-
-def reveal(value: Any, secrets: Secrets) -> Any:
-    """``value`` with every wrapped secret unwrapped (deeply); each secret found is added to ``secrets``."""
-    if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            inner = reveal(value.get("value"), secrets)
-            secrets.add(inner)
-            return inner
-        return {key: reveal(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [reveal(item, secrets) for item in value]
-    return value
-
-
-def is_secret(value: Any) -> bool:
-    """True if ``value`` is, or holds anywhere inside it, a wrapped secret."""
-    if isinstance(value, dict):
-        return value.get(rpc._special_sig_key) == rpc._special_secret_sig or any(map(is_secret, value.values()))
-    return isinstance(value, list) and any(map(is_secret, value))
-
-
-def as_secret(value: Any) -> dict:
-    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
-
-
 class Executor(pulumi.runtime.Mocks):
-    """Creates each registered resource for real (see the module docstring).
+    """Applies each registered resource for real (see the module docstring).
 
     :param config: the stack config as the engine passes it (``tasks-cutover:key`` -> text).
+    :param state: the stack's resources from earlier ``up``s; updated in place.
     :param tune: called with each unpickled dynamic provider before use (e.g. to poll a local API faster).
     :param command_timeout: seconds a command may run before it is killed and fails.
     """
 
     def __init__(self, config: Mapping[str, str], project: str, project_dir: Path, secrets: Secrets,
-                 tune: Optional[Callable[[ResourceProvider], None]] = None, command_timeout: float = 1800.0):
+                 tune: Optional[Callable[[ResourceProvider], None]] = None, command_timeout: float = 1800.0,
+                 state: Optional[State] = None):
         self.config, self.project, self.project_dir = dict(config), project, Path(project_dir)
         self.secrets, self.tune, self.command_timeout = secrets, tune, command_timeout
+        self.state = state if state is not None else State()
         self.requests: dict[tuple[str, str], Any] = {}
         self.stdout: dict[str, str] = {}
+        self.ops: dict[str, str] = {}
+        self.declared: set[tuple[str, str]] = set()
+        self.replaced: list[Record] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         request = self.requests.get((args.typ, args.name))
         wanted = set(request.additionalSecretOutputs) if request is not None else set()
         secret_inputs = {key for key, value in args.inputs.items() if is_secret(value)}
         props = reveal(args.inputs, self.secrets)
+        old = self.state.get(args.typ, args.name)
+        self.declared.add((args.typ, args.name))
         if args.typ.startswith(DYNAMIC):
-            id_, outs = self._dynamic(args.name, props)
+            op, id_, outs, props = self._dynamic(args.name, props, old)
             wanted |= secret_inputs
         elif args.typ == COMMAND:
-            id_, outs = self._command(args.name, props)
+            op, id_, outs = self._command(args.name, props, old)
             wanted |= set(outs) if secret_inputs else set()
         else:
             raise EngineError(f"{args.name}: the local engine cannot create a {args.typ}")
+        self.ops[args.name] = op
+        if op == "same":
+            reveal(old.returned, self.secrets)  # its secrets are this run's to scrub too
+            return old.id, old.returned
         for key in wanted & set(outs):
             self.secrets.add(outs[key])
-        return id_, {key: as_secret(value) if key in wanted else value for key, value in outs.items()}
+        returned = {key: as_secret(value) if key in wanted else value for key, value in outs.items()}
+        if op == "replace":
+            self.replaced.append(old)
+        self.state.put(Record(args.typ, args.name, id_, props, outs, returned, bool(request and request.protect),
+                              bool(request and request.retainOnDelete)))
+        return id_, returned
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         raise EngineError(f"the local engine runs no invokes ({args.token})")
 
-    def _dynamic(self, name: str, props: dict) -> tuple[str, dict]:
-        provider = dill.loads(base64.b64decode(props[PROVIDER_KEY]))  # as the dynamic provider process does
+    def finish(self, step: Callable[[Record, Callable[[], None]], None]) -> None:
+        """After the program: delete what it no longer declares, then what was replaced (see local_state).
+
+        :param step: runs one deletion (``step(record, action)``), e.g. to time and report it.
+        """
+        try:
+            doomed = local_state.leftovers(self.state, self.declared, self.replaced)
+        except Refused as exc:
+            raise EngineError(str(exc)) from None
+        local_state.delete_all(self.state, doomed, lambda record: step(record, lambda: self._delete(record)))
+
+    def _provider(self, blob: str) -> ResourceProvider:
+        provider = dill.loads(base64.b64decode(blob))  # as the dynamic provider process does
         provider.configure(ConfigureRequest(DynamicConfig(self.config, self.project)))
         if self.tune is not None:
             self.tune(provider)
-        checked = provider.check({}, props)
+        return provider
+
+    def _dynamic(self, name: str, props: dict, old: Optional[Record]) -> tuple[str, str, dict, dict]:
+        """Check, then create (or diff and update/replace/nothing); the op, id, outputs and checked inputs."""
+        blob = props[PROVIDER_KEY]
+        provider = self._provider(blob)  # update and create use the new blob, delete the stored one
+        checked = provider.check(old.inputs if old else {}, props)
         if checked.failures:
             reasons = "; ".join(f"{f.property}: {f.reason}" for f in checked.failures)
             raise EngineError(f"{name}: check failed: {self.secrets.scrub(reasons)}")
+        news = {**checked.inputs, PROVIDER_KEY: blob}
         try:
-            result = provider.create({**checked.inputs, PROVIDER_KEY: props[PROVIDER_KEY]})
+            op = "create" if old is None else local_state.dynamic_op(provider, old, news, name)
+            if op == "same":
+                return op, old.id, old.outs, old.inputs
+            if op == "update":
+                id_, outs = old.id, dict(provider.update(old.id, old.outs, news).outs or {})
+            else:
+                result = provider.create(news)
+                id_, outs = result.id, dict(result.outs or {})
         except Exception as exc:  # the provider's own message, as `pulumi up` would print it
             raise EngineError(f"{name}: {self.secrets.scrub(str(exc))}") from None
-        outs = dict(result.outs or {})
-        outs[PROVIDER_KEY] = props[PROVIDER_KEY]
-        return result.id, outs
+        outs[PROVIDER_KEY] = blob
+        return op, id_, outs, news
 
-    def _command(self, name: str, props: dict) -> tuple[str, dict]:
-        outs = {**props, "stdout": "", "stderr": ""}
-        if props.get("create"):
-            interpreter = list(props.get("interpreter") or ["/bin/sh", "-c"])
-            env = {**os.environ, **(props.get("environment") or {})}
-            directory = props.get("dir") or str(self.project_dir)
-            code, out, err = _run([*interpreter, props["create"]], directory, env, props.get("stdin"),
-                                  self.command_timeout)
-            if code != 0:
-                tail = self.secrets.scrub(err.strip() or out.strip())[-_TAIL:]  # scrubbed, then cut
-                raise EngineError(f"{name}: the command exited with {code}: {tail}")
-            outs.update(stdout=out.rstrip("\n"), stderr=err.rstrip("\n"))
-            self.stdout[name] = self.secrets.scrub(outs["stdout"])
-        return f"{name}-{uuid.uuid4().hex[:8]}", outs
+    def _command(self, name: str, props: dict, old: Optional[Record]) -> tuple[str, str, dict]:
+        """Run ``create`` (new, or replaced by its triggers), ``update`` (other inputs changed) or nothing."""
+        try:
+            op = "create" if old is None else local_state.command_op(old, props)
+        except Refused as exc:
+            raise EngineError(str(exc)) from None
+        if op == "same":
+            return op, old.id, old.outs
+        script = props.get("create") if op != "update" else (props.get("update") or props.get("create"))
+        outs = {**props, **self._script(name, props, script)}
+        return op, (old.id if op == "update" else f"{name}-{uuid.uuid4().hex[:8]}"), outs
+
+    def _script(self, name: str, props: dict, script: Optional[str]) -> dict:
+        """Run one of a command's scripts as pulumi-command does; its ``stdout``/``stderr``."""
+        if not script:
+            return {"stdout": "", "stderr": ""}
+        interpreter = list(props.get("interpreter") or ["/bin/sh", "-c"])
+        env = {**os.environ, **(props.get("environment") or {})}
+        directory = props.get("dir") or str(self.project_dir)
+        code, out, err = _run([*interpreter, script], directory, env, props.get("stdin"), self.command_timeout)
+        if code != 0:
+            tail = self.secrets.scrub(err.strip() or out.strip())[-_TAIL:]  # scrubbed, then cut
+            raise EngineError(f"{name}: the command exited with {code}: {tail}")
+        self.stdout[name] = self.secrets.scrub(out.rstrip("\n"))
+        return {"stdout": out.rstrip("\n"), "stderr": err.rstrip("\n")}
+
+    def _delete(self, record: Record) -> None:
+        if record.type == COMMAND:
+            self._script(record.name, record.inputs, record.inputs.get("delete"))
+            return
+        try:
+            self._provider(record.outs[PROVIDER_KEY]).delete(record.id, record.outs)
+        except Exception as exc:
+            raise EngineError(f"{record.name}: {self.secrets.scrub(str(exc))}") from None
 
 
 class Monitor(MockMonitor):
@@ -261,10 +266,25 @@ class Monitor(MockMonitor):
             raise
         step.seconds, step.ok = time.monotonic() - step.started, True
         step.stdout = self.executor.stdout.get(request.name, "")
+        step.op = self.executor.ops.get(request.name, step.op)
         with self._lock:
             self._done.add(response.urn)
-        self.echo(f"{request.name} done in {step.seconds:.2f}s")
+        self.echo(f"{request.name} {_DONE.get(step.op, 'done')} in {step.seconds:.2f}s")
         return response
+
+    def delete(self, record: Record, action: Callable[[], None]) -> None:
+        """Run one deletion at the end of the ``up`` as a step of its own."""
+        step = Step(record.name, record.type, time.monotonic(), op="delete")
+        self.steps.append(step)
+        self.echo(f"{record.name} (delete) ...")
+        try:
+            action()
+        except Exception as exc:
+            step.seconds, step.error = time.monotonic() - step.started, str(exc)
+            self.echo(f"{record.name} delete FAILED after {step.seconds:.2f}s")
+            raise
+        step.seconds, step.ok = time.monotonic() - step.started, True
+        self.echo(f"{record.name} deleted in {step.seconds:.2f}s")
 
 
 def engine_config(values: Mapping[str, Any]) -> dict[str, str]:
@@ -310,20 +330,27 @@ def run_program(project_dir: Path, stack: str, config: Mapping[str, Any], secret
 
 def up(project_dir: Path, stack: str, config: Mapping[str, Any], secret_keys: Iterable[str] = ("renderApiKey",),
        *, tune: Optional[Callable[[ResourceProvider], None]] = None,
-       echo: Callable[[str], None] = lambda line: None, command_timeout: float = 1800.0) -> UpResult:
-    """One fresh ``up`` of ``stack``: every resource created for real, in dependency order.
+       echo: Callable[[str], None] = lambda line: None, command_timeout: float = 1800.0,
+       state: Optional[State] = None) -> UpResult:
+    """One ``up`` of ``stack``: every resource applied for real, in dependency order, then the deletions.
 
     :param config: the stack's config (bare or ``tasks-cutover:`` keys; values as in a stack file).
     :param secret_keys: which keys are secrets (scrubbed from every message).
     :param echo: receives a progress line as each step starts and ends.
+    :param state: the stack's state from earlier ``up``s (updated in place); ``None``: a fresh, empty stack.
     """
     secret_keys = list(secret_keys)
     full = engine_config(config)
     secrets = Secrets(v for k, v in full.items() if k.split(":", 1)[-1] in secret_keys)
-    executor = Executor(full, PROJECT, project_dir, secrets, tune, command_timeout)
+    executor = Executor(full, PROJECT, project_dir, secrets, tune, command_timeout, state)
     monitor = Monitor(executor, echo)
     started = time.monotonic()
     error, outputs, secret_names = run_program(project_dir, stack, config, secret_keys, executor, monitor)
+    if error is None:  # as the engine does: deletions only after every registration succeeded
+        try:
+            executor.finish(monitor.delete)
+        except EngineError as exc:
+            error = exc
     for name in secret_names:
         secrets.add(outputs.get(name))
     message = None if error is None else secrets.scrub(str(error))

@@ -64,12 +64,13 @@ def value_digest(value: pulumi.Output[str]) -> pulumi.Output[str]:
 
 
 def window_digest(config: StackConfig, db: RenderPostgres) -> pulumi.Output[str]:
-    """What opens a new maintenance window: the inputs of the write steps (database, migrations, import source)."""
+    """What opens a new maintenance window: the inputs of the write steps (database, migrations, import source)
+    and where DATABASE_URL points (so a switch and its revert are wrapped too)."""
     migrations = migrations_digest(config.app_dir) if config.migrate_deploy else None
     source = tree_digest(config.data_import.source) if config.data_import.enabled else None
 
     def digest(db_id: str) -> str:
-        text = json.dumps([db_id, migrations, source])
+        text = json.dumps([db_id, migrations, source, config.database_url])
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
     return db.id.apply(digest)
@@ -107,11 +108,18 @@ def data_import(config: StackConfig, db: RenderPostgres, after: pulumi.Resource)
                     triggers=[db.id, tree_digest(options.source)], after=after)
 
 
-def smoke(config: StackConfig, db: RenderPostgres, deploy: ServiceDeploy) -> local.Command:
-    """``python -m migrate smoke`` against the app once the deploy is live; the database URL lets it compare the
-    API's task count with the database's. Runs again for a new deploy or another app URL."""
+def smoke(config: StackConfig, db: Optional[RenderPostgres], deploy: ServiceDeploy) -> local.Command:
+    """``python -m migrate smoke`` against the app once the deploy is live. Runs again for a new deploy or another
+    app URL.
+
+    :param db: the database the service now uses, whose task count the smoke compares with the API's; ``None``
+        while DATABASE_URL keeps its previous value: that database is known only by its internal URL, which the
+        runner cannot reach, so the smoke checks the API alone (health, the task list).
+    """
     argv = [sys.executable, "-m", "migrate", "smoke", "--url", config.app_url]
-    return _command(SMOKE, argv, config.project_dir, _database_url(db),
+    # Blank, not absent: the environment is added to the runner's own, whose DATABASE_URL must not be used instead.
+    environment = _database_url(db) if db is not None else {"DATABASE_URL": ""}
+    return _command(SMOKE, argv, config.project_dir, environment,
                     triggers=[config.app_url, deploy.deploy_id], after=deploy)
 
 

@@ -1,9 +1,11 @@
-"""End to end, for real: `python -m infra.rehearse` runs the prd stack program with every resource created.
+"""End to end, for real: `python -m infra.rehearse` runs the prd stack program with every resource applied.
 
 localrender provisions a real database on a throwaway cluster, the real Prisma CLI migrates it, `python -m migrate
 import` copies and verifies a generated dataset, DATABASE_URL is switched, localrender's deploy restarts the
-stand-in tasks app on the new database and `python -m migrate smoke` checks it. The checks below look at the
-result through the API, the app and the database themselves, not through the rehearsal's own report.
+stand-in tasks app on the new database and `python -m migrate smoke` checks it. Then the switch commit is reverted
+and the same stack is brought up again: DATABASE_URL returns to the old database, a new deploy runs the app there.
+The checks below look at the result through the API, the app and the databases themselves, not through the
+rehearsal's own report.
 """
 
 from __future__ import annotations
@@ -56,16 +58,35 @@ def observe(run: rehearse.Rehearsal, result) -> dict:
     }
 
 
+def observe_rollback(run: rehearse.Rehearsal, result) -> dict:
+    """After the revert: where DATABASE_URL points, what the app serves, what the new database still holds."""
+    api = Api(run)
+    info = api.get(f"/postgres/{result.outputs['database_id']}/connection-info")
+    with psycopg.connect(info["externalConnectionString"]) as conn:
+        rows = conn.execute('SELECT count(*) FROM "Task"').fetchone()[0]
+    served = requests.get(run.app_url + "/api/tasks", params={"take": 1}, timeout=10)
+    return {
+        "result": result, "new_db_rows": rows, "new_db": api.get(f"/postgres/{result.outputs['database_id']}"),
+        "env_value": api.get(f"/services/{TASKS_SERVICE_ID}/env-vars/DATABASE_URL")["value"],
+        "stg_internal": api.get(f"/postgres/{STG_DB_ID}/connection-info")["internalConnectionString"],
+        "deploys": {d["deploy"]["id"]: d["deploy"] for d in api.get(f"/services/{TASKS_SERVICE_ID}/deploys", limit=20)},
+        "served": (served.status_code, served.headers.get("X-Total-Count")), "old_tasks": run.old_counts["Task"],
+        "page": api.get(f"/services/{TASKS_SERVICE_ID}")["serviceDetails"]["maintenanceMode"],
+    }
+
+
 @pytest.fixture(scope="module")
 def rehearsal_run(tmp_path_factory) -> tuple[int, str, dict]:
-    """One rehearsal as a user runs it (exit code, everything printed), observed while it runs."""
+    """One rehearsal as a user runs it (exit code, everything printed), observed while it runs: after the cutover
+    (``seen``) and after the rollback (``seen["rollback"]``)."""
     import contextlib
     import io
 
     seen: dict = {}
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = rehearse.main(["--tasks", "400"], inspect=lambda run, result: seen.update(observe(run, result)))
+        code = rehearse.main(["--tasks", "400"], inspect=lambda run, result: seen.update(observe(run, result)),
+                             inspect_rollback=lambda run, result: seen.update(rollback=observe_rollback(run, result)))
     return code, out.getvalue() + err.getvalue(), seen
 
 
@@ -117,6 +138,36 @@ def test_a_json_export_source_takes_the_same_path(capsys):
         served = requests.get(run.app_url + "/api/tasks", params={"take": 1}, timeout=10)
         seen.update(total=served.headers.get("X-Total-Count"), tasks=run.counts["Task"], source=run.source.name)
 
-    assert rehearse.main(["--tasks", "150", "--source-format", "json"], inspect=inspect) == 0
+    assert rehearse.main(["--tasks", "150", "--source-format", "json", "--no-rollback"], inspect=inspect) == 0
     assert seen == {"total": "150", "tasks": 150, "source": "tasks.json"}
-    assert "import  " in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "import  " in printed.out and "rolling back" not in printed.err
+
+
+def test_reverting_the_switch_points_the_service_back_at_its_old_database_and_keeps_the_new_one(rehearsal_run):
+    code, _, seen = rehearsal_run
+    assert code == 0
+    after, cutover = seen["rollback"], seen["result"]
+    assert after["env_value"] == after["stg_internal"] == seen["stg_internal"]
+    rollback_deploy = after["result"].outputs["deploy_id"]
+    assert after["deploys"][rollback_deploy]["status"] == "live"
+    assert after["deploys"][cutover.outputs["deploy_id"]]["status"] == "deactivated"
+    assert after["result"].outputs["previous_deploy_id"] == cutover.outputs["deploy_id"]
+    assert after["served"] == (200, str(after["old_tasks"])) and after["old_tasks"] != seen["counts"]["Task"]
+    # No database is deleted by the rollback: the new one is there, with every imported row.
+    assert after["result"].outputs["database_id"] == seen["db_id"] and after["new_db"]["status"] == "available"
+    assert after["new_db_rows"] == seen["counts"]["Task"]
+    assert after["page"]["enabled"] is False
+
+
+def test_the_rollback_changes_only_what_it_must_inside_the_maintenance_window(rehearsal_run):
+    _, printed, seen = rehearsal_run
+    steps = seen["rollback"]["result"].steps
+    applied = [(s.name, s.op) for s in steps if s.op != "delete"]
+    assert applied == [("db", "same"), ("maintenance-on", "update"), ("migrate-deploy", "same"),
+                       ("database-url", "update"), ("deploy", "replace"), ("smoke", "replace"),
+                       ("maintenance-off", "update")]
+    assert sorted(s.name for s in steps if s.op == "delete") == ["deploy", "import", "smoke"]
+    for before, after in zip(steps, steps[1:]):  # in order: the page on first, off last, the deletes after
+        assert after.started >= before.started + before.seconds
+    assert "check FAILED" not in printed and printed.count("check ok: ") == 10

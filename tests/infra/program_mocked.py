@@ -36,7 +36,10 @@ FAKE_OUTPUTS = {
 
 class Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        return f"{args.name}-id", {**args.inputs, **FAKE_OUTPUTS.get(args.typ, {})}
+        outs = {**args.inputs, **FAKE_OUTPUTS.get(args.typ, {})}
+        if args.typ.endswith(":ServiceEnvVar") and args.inputs.get("restore_previous"):
+            outs["value"] = outs["previous_value"]  # as the provider reports it: the key keeps its previous value
+        return f"{args.name}-id", outs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return {}

@@ -40,9 +40,31 @@ def test_committed_prd_file_loads_with_its_own_protected_paid_database(stack_con
     assert db.plan in rules.PLANS and db.plan != "free" and (db.version, db.region) == ("15", "oregon")
     assert db.protect and db.retain_on_delete
     assert db.ip_allow_list == ({"cidr_block": "203.0.113.7/32", "description": "ops runner"},)
-    assert config.data_import.enabled and config.data_import.source == source
     assert config.app_dir == APP and config.service_id == "srv-d4mdtasksprd0000000"
     assert config.render_api_url is None
+    # As committed, prd is the provision commit: its database exists, the service stays on its old one.
+    assert config.database_url == "previous" and not config.uses_stack_database
+    assert not config.data_import.enabled and config.data_import.source == source
+
+
+def test_the_switch_commit_on_top_of_the_committed_prd_file_loads(stack_config, source):
+    config = load_config(stack_config("prd", databaseUrl="stack", **{"import": {"enabled": True}}), "prd")
+    assert config.uses_stack_database and config.data_import.enabled and config.data_import.source == source
+
+
+def test_database_url_defaults_to_the_stacks_own_database(stack_config):
+    config = load_config(stack_config("stg"), "stg")
+    assert f"{PROJECT}:databaseUrl" not in stack_config("stg") and config.database_url == "stack"
+    assert config.uses_stack_database
+    assert load_config(stack_config("stg", databaseUrl="previous"), "stg").database_url == "previous"
+
+
+@pytest.mark.parametrize("value", ["Stack", "old", "", True])
+def test_database_url_is_one_of_stack_or_previous(stack_config, value):
+    problem = only_problem(stack_config("stg", databaseUrl=value), "stg")
+    assert problem.startswith("databaseUrl ") and problem.endswith(
+        "fix: pulumi config set databaseUrl stack --stack stg")
+    assert "one of stack, previous" in problem
 
 
 def test_postgres_args_and_options_carry_the_declared_database(stack_config):
@@ -91,19 +113,24 @@ def test_committed_stg_file_alone_names_each_missing_key_with_its_fix():
     ]
 
 
-def test_committed_prd_file_alone_also_asks_for_app_dir_import_source_and_allow_list():
+def test_committed_prd_file_alone_also_asks_for_app_dir_and_allow_list():
     with pytest.raises(ConfigError) as caught:
         load_config(read_stack_file(ROOT, "prd"), "prd")
     message = str(caught.value)
-    assert message.startswith("stack 'prd': the configuration has 7 problems; nothing was changed:\n  - ")
+    assert message.startswith("stack 'prd': the configuration has 6 problems; nothing was changed:\n  - ")
     for command in ("pulumi config set --secret renderApiKey --stack prd",
                     "pulumi config set ownerId tea-xxxxxxxxxxxxxxxxxxxx --stack prd",
                     "pulumi config set serviceId srv-xxxxxxxxxxxxxxxxxxxx --stack prd",
                     "pulumi config set appUrl https://tasks.onrender.com --stack prd",
                     "pulumi config set appDir ../tasks-app --stack prd",
-                    "pulumi config set --path import.source backups/tasks.db --stack prd",
                     "pulumi config set --path 'database.ipAllowList[0].cidrBlock' 203.0.113.7/32 --stack prd"):
         assert command in message
+    # import.source is asked for by the switch commit, which enables the import.
+    switch = {**read_stack_file(ROOT, "prd"), f"{PROJECT}:databaseUrl": "stack",
+              f"{PROJECT}:import": {"enabled": True}}
+    with pytest.raises(ConfigError) as caught:
+        load_config(switch, "prd")
+    assert "fix: pulumi config set --path import.source backups/tasks.db --stack prd" in str(caught.value)
 
 
 def test_an_empty_config_names_the_database_fields_with_path_commands():

@@ -1,8 +1,11 @@
-"""Config rollback proved on the providers: config A, then B, then A again, against localrender with real databases."""
+"""Config rollback proved on the providers: Pulumi.prd.yaml's provision commit (A), the switch commit (B), then A
+again (`git revert` of B), each `pulumi up` driven through the provider methods against localrender with real
+databases and a running service."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -12,18 +15,18 @@ import pytest
 from psycopg import sql
 
 from infra.render.deploy import DeployProvider
+from infra.render.client import RenderClient
 from infra.render.env_var import EnvVarProvider
+from infra.render.maintenance import MaintenanceProvider
 from infra.render.postgres import PostgresProvider
 from localrender.seed import OWNER_ID, STG_DB_ID, TASKS_SERVICE_ID as SERVICE, default_workspace
 from tests.fix_localrender import _finish, _serve
-from tests.infra.fix_providers import _maker
+from tests.infra.fix_providers import _maker, short_sleep
 from tests.infra.service_app import ask, start_command, write_app
 
-STG = {"name": "test-codex-migration-stg-db", "owner_id": OWNER_ID, "plan": "free", "version": "15",
-       "adopt_id": STG_DB_ID}
 PRD = {"name": "tasks-prd-db", "owner_id": OWNER_ID, "plan": "basic_1gb", "version": "15",
        "database_name": "tasks", "database_user": "tasks"}
-KEEP = {"protect": True, "retain_on_delete": True}  # what Pulumi.prd.yaml / Pulumi.stg.yaml declare
+KEEP = {"protect": True, "retain_on_delete": True}  # what Pulumi.prd.yaml declares
 
 
 class EngineRefused(Exception):
@@ -96,30 +99,32 @@ class _Unknown(dict):
         return "<unknown>"
 
 
-def fingerprint(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:16]
+def digest(value) -> str:
+    """steps.value_digest: the deploy's trigger, a digest of the value DATABASE_URL holds."""
+    return "sha256:" + hashlib.sha256((value or "").encode()).hexdigest()
 
 
-def point_service_at(register, db: dict) -> None:
-    url = db["internal_connection_string"]
-    register("DATABASE_URL", EnvVarProvider, {"service_id": SERVICE, "key": "DATABASE_URL", "value": url})
-    register("deploy", DeployProvider, {"service_id": SERVICE, "triggers": [fingerprint(url)]})
+def prd_program(database_url: str) -> Callable:
+    """What infra/__main__.py declares on prd for ``databaseUrl`` (the commands left out: they touch no Render
+    resource): the protected database, the page around the window, DATABASE_URL, the deploy that follows it."""
+    def program(register) -> None:
+        db = register("db", PostgresProvider, dict(PRD), **KEEP)
+        # steps.window_digest: the database (by its id there; stable either way), ..., and databaseUrl.
+        window = digest(json.dumps([db["name"], database_url]))
+        register("maintenance-on", MaintenanceProvider, {"service_id": SERVICE, "enabled": True, "triggers": window})
+        env = {"service_id": SERVICE, "key": "DATABASE_URL"}
+        if database_url == "stack":
+            env["value"] = db["internal_connection_string"]
+        else:
+            env["restore_previous"] = True
+        value = register("database-url", EnvVarProvider, env)["value"]
+        deploy = register("deploy", DeployProvider, {"service_id": SERVICE, "triggers": [digest(value)]})
+        register("maintenance-off", MaintenanceProvider, {"service_id": SERVICE, "enabled": False,
+                                                          "triggers": [window, deploy["deploy_id"]]})
+    return program
 
 
-def config_a(register) -> None:
-    point_service_at(register, register("stg-db", PostgresProvider, dict(STG), **KEEP))
-
-
-def config_b(register) -> None:
-    register("stg-db", PostgresProvider, dict(STG), **KEEP)
-    point_service_at(register, register("prd-db", PostgresProvider, dict(PRD), **KEEP))
-
-
-def config_a_keeping_prd_db(register) -> None:
-    """A, as the revert must leave it: the protected prd database stays declared."""
-    stg = register("stg-db", PostgresProvider, dict(STG), **KEEP)
-    register("prd-db", PostgresProvider, dict(PRD), **KEEP)
-    point_service_at(register, stg)
+PROVISION, SWITCH = prd_program("previous"), prd_program("stack")
 
 
 @pytest.fixture
@@ -130,8 +135,12 @@ def world(render_key, pg_cluster, tmp_path):
         "startCommand": start_command(write_app(tmp_path), "tasks")}})
     server = _serve(render_key, state=state, pg_admin_url=pg_cluster.url(), log_dir=tmp_path / "logs")
     make = _maker(server, render_key)
-    providers = {cls: make(cls, timeout=60.0) for cls in (PostgresProvider, EnvVarProvider, DeployProvider)}
+    classes = (PostgresProvider, EnvVarProvider, DeployProvider, MaintenanceProvider)
+    providers = {cls: make(cls, timeout=60.0) for cls in classes}
     providers[DeployProvider].find_timeout = 10.0
+    # Render allows 10 deploys/PATCHes per service a minute; these tests run up to four `up`s within seconds.
+    server.limits.set("service_action", 100, 60)
+    server.key = render_key
     yield server, EngineModel(providers)
     _finish(server)
     assert server.request_violations == []
@@ -161,12 +170,27 @@ def count(url: str, table: str) -> int:
         return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
 
 
-def test_reverting_to_a_points_the_service_back_redeploys_and_keeps_every_database(world):
-    """Reverting to A points DATABASE_URL back, deploys anew, and deletes no database.
+def page_on(server) -> bool:
+    with server.ctx.store.lock:
+        return bool(server.ctx.store.service(SERVICE)["serviceDetails"]["maintenanceMode"]["enabled"])
 
-    What `pulumi up` does with these resources is modelled by ``EngineModel`` (above), reduced to the provider calls the
-    engine makes. The rules come from the engine's step generator and steps (pulumi/pulumi pkg/resource/deploy,
-    ``step_generator.go`` and ``step.go``):
+
+def stg_external_url(server, key: str) -> str:
+    with RenderClient(key, server.base_url, sleep=short_sleep) as api:
+        return api.get(f"/postgres/{STG_DB_ID}/connection-info")["externalConnectionString"]
+
+
+def calls_of(engine: EngineModel, since: int, name: str) -> list[str]:
+    return [method for resource, method in engine.calls[since:] if resource == name]
+
+
+def test_reverting_the_switch_points_the_service_back_redeploys_and_keeps_both_databases(world):
+    """`git revert` of the switch commit, then `pulumi up`: DATABASE_URL has its old value, a new deploy runs with
+    it, the page wraps it, and no database is deleted.
+
+    What `pulumi up` does with these resources is modelled by ``EngineModel`` (above), reduced to the provider
+    calls the engine makes. The rules come from the engine's step generator and steps (pulumi/pulumi
+    pkg/resource/deploy, ``step_generator.go`` and ``step.go``):
 
     - Resources register in program order. Each registration is ``check(olds, news)``, then for a new resource
       ``create``, for an existing one ``diff(id, old outputs, checked news)`` followed by nothing (no change),
@@ -174,85 +198,116 @@ def test_reverting_to_a_points_the_service_back_redeploys_and_keeps_every_databa
       waits until after the program has finished.
     - Resources the program no longer declares are deleted after every registration, newest first. A protected one
       is refused ("cannot be deleted because it is protected"), and the refusal already fails the preview, so
-      `pulumi up` changes nothing. A ``retain_on_delete`` one leaves the state without its provider's ``delete``
-      being called. A protected resource cannot be replaced either.
+      `pulumi up` changes nothing. A protected resource cannot be replaced either.
 
-    Config A is prd before the cutover: the stg database, adopted (``protect``, ``retain_on_delete``), with the
-    service's ``DATABASE_URL`` (a ServiceEnvVar) set to its internal URL, and a ServiceDeploy whose triggers hold a
-    fingerprint of that URL. Config B adds the dedicated prd database (created; ``protect``, ``retain_on_delete``),
-    points ``DATABASE_URL`` at it, and so changes the deploy's triggers.
+    Both commits declare the same resources (``prd_program``); only ``databaseUrl`` differs. So the revert is:
 
-    Reverting to A, step by step:
-
-    - stg database: check + diff, no change: no other call.
-    - prd database: because it is protected it can never leave the program (the engine would refuse the delete
-      and fail the preview: ``test_a_revert_that_drops_the_protected_database_is_refused_before_anything_changes``).
-      The reverted stack config must therefore keep declaring it; then it is check + diff, no change: its provider's
-      ``delete`` is never called. (Were it only ``retain_on_delete``, the engine would drop it from the state,
-      again without calling ``delete``.)
-    - ServiceEnvVar: check + diff, a new value: ``update`` (one PUT of the key). The resource must stay declared:
-      removed, it would be deleted (its previous value put back) only after the new deploy, which would then run
-      with B's URL (``test_removing_the_env_var_resource_restores_the_url_only_after_the_new_deploy``).
-    - ServiceDeploy: check + diff, new triggers: a replacement, so ``create`` (a new deploy, awaited until live)
-      now and the old deploy's ``delete`` (a no-op) at the end.
+    - database: check + diff, no change. Declared in both commits, it is never deleted or replaced.
+    - maintenance-on: the window digest holds ``databaseUrl``: an update, the page goes on first.
+    - database-url: ``restore_previous`` true again: an *update* (one PUT of the recorded previous value), in
+      program order, before the deploy. (A removed resource would be deleted only after the program, i.e. after
+      the new deploy: ``test_removing_the_env_var_resource_restores_the_url_only_after_the_new_deploy``.)
+    - deploy: its trigger is a digest of the value the key now holds, so it changed: a replacement, i.e. a new
+      deploy (awaited until live) now and the old one's ``delete`` (a no-op) at the end.
+    - maintenance-off: its triggers hold the new deploy: an update, the page goes off last.
     """
     server, engine = world
+    original = env_value(server)  # set outside Pulumi: prd's service still runs on the stg database
+    stg_url = stg_external_url(server, server.key)
     table = f"rollback_proof_{secrets.token_hex(4)}"  # the stg database outlives this test on the session cluster
+    fill(stg_url, table, 120)
 
-    engine.up(config_a)
-    stg = engine.state["stg-db"].outs
+    engine.up(PROVISION)  # commit A: the database is made, DATABASE_URL is only recorded
+    prd = engine.state["db"].outs
+    assert calls_of(engine, 0, "database-url") == ["check", "create"]
+    assert env_value(server) == original and engine.state["database-url"].outs["previous_value"] == original
     a_deploy = engine.state["deploy"].id
-    fill(stg["external_connection_string"], table, 120)
-    assert ask(server, SERVICE, "/db")["database"] == stg["database_name"]
+    assert ask(server, SERVICE, "/db")["database"] != prd["database_name"] and not page_on(server)
 
-    engine.up(config_b)
-    prd = engine.state["prd-db"].outs
+    engine.up(SWITCH)  # commit B
     b_deploy = engine.state["deploy"].id
     fill(prd["external_connection_string"], table, 75)
     assert env_value(server) == prd["internal_connection_string"]
     assert ask(server, SERVICE, "/db")["database"] == prd["database_name"]
 
-    engine.calls.clear()
-    engine.up(config_a_keeping_prd_db)
+    revert = len(engine.calls)
+    engine.up(PROVISION)  # `git revert` of B: A again
 
-    assert engine.calls == [("stg-db", "check"), ("stg-db", "diff"), ("prd-db", "check"), ("prd-db", "diff"),
-                            ("DATABASE_URL", "check"), ("DATABASE_URL", "diff"), ("DATABASE_URL", "update"),
-                            ("deploy", "check"), ("deploy", "diff"), ("deploy", "create"), ("deploy", "delete")]
-    assert env_value(server) == stg["internal_connection_string"]
+    assert engine.calls[revert:] == [
+        ("db", "check"), ("db", "diff"),
+        ("maintenance-on", "check"), ("maintenance-on", "diff"), ("maintenance-on", "update"),
+        ("database-url", "check"), ("database-url", "diff"), ("database-url", "update"),
+        ("deploy", "check"), ("deploy", "diff"), ("deploy", "create"),
+        ("maintenance-off", "check"), ("maintenance-off", "diff"), ("maintenance-off", "update"),
+        ("deploy", "delete")]
+    assert env_value(server) == original and not page_on(server)
     [live] = live_deploys(server)
     assert live["id"] == engine.state["deploy"].id not in (a_deploy, b_deploy)
     assert engine.state["deploy"].outs["previous_deploy_id"] == b_deploy
-    assert ask(server, SERVICE, "/db")["database"] == stg["database_name"]  # the new release reaches stg again
-    for name, rows in (("stg-db", 120), ("prd-db", 75)):
-        db = engine.state[name]
-        assert count(db.outs["external_connection_string"], table) == rows
-        with server.ctx.store.lock:
-            assert server.ctx.store.postgres(db.id)["status"] == "available"
-    assert engine.state["stg-db"].id == STG_DB_ID
+    # The running process (a new one, started by the new deploy) really reaches the old database again.
+    answer = ask(server, SERVICE, "/db")
+    assert answer["database_url"] == original and answer["database"] != prd["database_name"]
+    assert count(stg_url, table) == 120 and count(prd["external_connection_string"], table) == 75
+    with server.ctx.store.lock:
+        assert server.ctx.store.postgres(engine.state["db"].id)["status"] == "available"
+        assert server.ctx.store.postgres(STG_DB_ID)["status"] == "available"
+    assert calls_of(engine, 0, "db").count("delete") == 0 and calls_of(engine, 0, "db").count("create") == 1
+
+    engine.up(SWITCH)  # and forward again: the recorded previous value is still the one from before the stack
+    assert env_value(server) == prd["internal_connection_string"]
+    assert engine.state["database-url"].outs["previous_value"] == original
+    assert ask(server, SERVICE, "/db")["database"] == prd["database_name"]
 
 
-def test_a_revert_that_drops_the_protected_database_is_refused_before_anything_changes(world):
+def test_the_page_is_on_while_the_revert_changes_the_env_var_and_deploys(world):
     server, engine = world
-    engine.up(config_a)
-    engine.up(config_b)
+    engine.up(PROVISION)
+    engine.up(SWITCH)
+    seen = []
+    for cls in (EnvVarProvider, DeployProvider):
+        provider = engine.providers[cls]
+        for method in ("update", "create"):
+            real = getattr(provider, method)
+
+            def watched(*args, _real=real, _name=f"{cls.__name__}.{method}"):
+                seen.append((_name, page_on(server)))
+                return _real(*args)
+
+            setattr(provider, method, watched)
+    engine.up(PROVISION)
+    assert seen == [("EnvVarProvider.update", True), ("DeployProvider.create", True)]
+    assert not page_on(server)
+
+
+def test_reverting_the_provision_commit_is_refused_before_anything_changes(world):
+    """The provision commit is never reverted: its database is protected, so the preview already fails."""
+    server, engine = world
+    engine.up(PROVISION)
     url, deploys = env_value(server), live_deploys(server)
     engine.calls.clear()
-    with pytest.raises(EngineRefused, match="'prd-db' cannot be deleted because it is protected"):
-        engine.up(config_a)
+
+    def before_provision(register):
+        register("database-url", EnvVarProvider, {"service_id": SERVICE, "key": "DATABASE_URL",
+                                                  "restore_previous": True})
+
+    with pytest.raises(EngineRefused, match="'db' cannot be deleted because it is protected"):
+        engine.up(before_provision)
     assert engine.calls == [] and env_value(server) == url and live_deploys(server) == deploys
 
 
 def test_removing_the_env_var_resource_restores_the_url_only_after_the_new_deploy(world):
+    """Why the rollback is an update of DATABASE_URL and not the removal of the resource: a removed resource is
+    deleted (its previous value put back) at the end of the `up`, after the new deploy has started with B's URL."""
     server, engine = world
-    original = env_value(server)  # set outside Pulumi: fromDatabase stg
-    engine.up(config_b)
-    prd = engine.state["prd-db"].outs
+    original = env_value(server)
+    engine.up(PROVISION)
+    engine.up(SWITCH)
+    prd = engine.state["db"].outs
 
-    def config_without_env_var(register):
-        register("stg-db", PostgresProvider, dict(STG), **KEEP)
-        register("prd-db", PostgresProvider, dict(PRD), **KEEP)
+    def switch_without_env_var(register):
+        register("db", PostgresProvider, dict(PRD), **KEEP)
         register("deploy", DeployProvider, {"service_id": SERVICE, "triggers": ["rolled back"]})
 
-    engine.up(config_without_env_var)
+    engine.up(switch_without_env_var)
     assert env_value(server) == original  # the delete put the previous value back ...
     assert ask(server, SERVICE, "/db")["database"] == prd["database_name"]  # ... after the deploy had started

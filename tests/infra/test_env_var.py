@@ -1,4 +1,5 @@
-"""Tests for infra/render/env_var.py: one key, per-key endpoints only, previous value restored on delete."""
+"""Tests for infra/render/env_var.py: one key, per-key endpoints only, the previous value restored on delete or on
+``restore_previous``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ def env(api) -> dict[str, str]:
 
 def declare(key="DATABASE_URL", value=NEW_URL, service=SERVICE) -> dict:
     return {"service_id": service, "key": key, "value": value}
+
+
+def restoring(key="DATABASE_URL", service=SERVICE) -> dict:
+    return {"service_id": service, "key": key, "restore_previous": True}
+
+
+def others(values: dict[str, str], key: str = "DATABASE_URL") -> dict[str, str]:
+    return {k: v for k, v in values.items() if k != key}
 
 
 @pytest.fixture
@@ -124,3 +133,92 @@ def test_check_and_diff_make_no_request(provider, spy):
     provider.check({}, declare())
     provider.diff("id", declare(), declare(value="new"))
     assert spy.calls == []
+
+
+# --- restore_previous: the rollback of a config switch, as an update ------------------------------------------
+
+def test_create_with_restore_previous_records_the_value_and_changes_nothing(provider, api, spy):
+    before = env(api)
+    spy.clear()
+    result = provider.create(provider.check({}, restoring()).inputs)
+    assert [m for m, _ in spy.calls] == ["GET"]
+    assert env(api) == before
+    assert result.outs["restore_previous"] is True and result.outs["had_previous"] is True
+    assert result.outs["previous_value"] == result.outs["value"] == before["DATABASE_URL"]
+
+
+def test_switching_to_the_stack_value_and_back_restores_the_recorded_value_both_ways(provider, api, spy):
+    before = env(api)
+    created = provider.create(provider.check({}, restoring()).inputs)
+    switched = provider.update(created.id, created.outs, provider.check(created.outs, declare()).inputs)
+    assert env(api) == {**before, "DATABASE_URL": NEW_URL} and switched.outs["value"] == NEW_URL
+    spy.clear()
+    back = provider.update(created.id, switched.outs, provider.check(switched.outs, restoring()).inputs)
+    assert spy.calls == [("PUT", f"/v1/services/{SERVICE}/env-vars/DATABASE_URL")]
+    assert env(api) == before and back.outs["value"] == before["DATABASE_URL"]
+    again = provider.update(created.id, back.outs, declare(value="postgresql://third"))
+    assert env(api)["DATABASE_URL"] == "postgresql://third"
+    # Recorded once, at create: no update ever overwrites it (not even with a value this resource set).
+    for outs in (switched.outs, back.outs, again.outs):
+        assert (outs["previous_value"], outs["had_previous"]) == (before["DATABASE_URL"], True)
+
+
+def test_restoring_a_key_that_was_absent_removes_it_and_keeps_the_resource_on_refresh(provider, api):
+    before = env(api)
+    created = provider.create(declare(key="FEATURE_FLAG", value="on"))
+    restored = provider.update(created.id, created.outs, provider.check(created.outs, restoring("FEATURE_FLAG")).inputs)
+    assert env(api) == before and restored.outs["value"] is None
+    provider.update(created.id, restored.outs, restoring("FEATURE_FLAG"))  # absent already: fine
+    read = provider.read(created.id, restored.outs)
+    assert read.id == created.id and read.outs["value"] is None  # absent is what it declares, not gone
+    assert provider.diff(created.id, read.outs, restoring("FEATURE_FLAG")).changes is False
+
+
+def test_an_update_from_state_written_before_restore_previous_existed_still_restores(provider, api):
+    before = env(api)
+    created = provider.create(declare())
+    legacy = {k: v for k, v in created.outs.items() if k != "restore_previous"}
+    provider.update(created.id, legacy, provider.check(legacy, restoring()).inputs)
+    assert env(api) == before
+
+
+def test_a_restored_key_that_drifted_shows_as_an_update_and_is_restored_again(provider, api):
+    before = env(api)
+    created = provider.create(restoring())
+    api.put(f"/services/{SERVICE}/env-vars/DATABASE_URL", json={"value": "changed-by-hand"})
+    read = provider.read(created.id, created.outs)
+    assert provider.diff(created.id, read.outs, restoring()).changes is True
+    provider.update(created.id, read.outs, restoring())
+    assert env(api) == before
+
+
+def test_restore_mode_touches_no_other_key(provider, api, spy):
+    before = env(api)
+    spy.clear()
+    created = provider.create(declare())
+    provider.update(created.id, created.outs, restoring())
+    provider.delete(created.id, {**created.outs, "restore_previous": True})
+    assert all(path.endswith("/env-vars/DATABASE_URL") for _, path in spy.calls), spy.calls
+    assert others(env(api)) == others(before) and env(api) == before
+
+
+def test_diff_switching_restore_previous_is_an_update_never_a_replacement():
+    provider = loaded(EnvVarProvider())
+    stack = {**declare(), "restore_previous": False, "previous_value": "old", "had_previous": True}
+    restored = {**restoring(), "value": "old", "previous_value": "old", "had_previous": True}
+    for olds, news in ((stack, restoring()), (restored, declare()), (restored, declare(value="old"))):
+        diff = provider.diff("id", olds, provider.check(olds, news).inputs)
+        assert diff.changes is True and diff.replaces == [] and diff.delete_before_replace is False
+    assert provider.diff("id", restored, provider.check(restored, restoring()).inputs).changes is False
+    assert provider.diff("id", stack, provider.check(stack, declare()).inputs).changes is False
+    assert provider.diff("id", stack, {**restoring(), "restore_previous": UNKNOWN}).changes is True
+
+
+def test_check_refuses_a_value_together_with_restore_previous_and_a_non_boolean_flag():
+    provider = loaded(EnvVarProvider())
+    both = provider.check({}, {**restoring(), "value": NEW_URL}).failures
+    assert [f.property for f in both] == ["value"] and NEW_URL not in both[0].reason
+    assert [f.property for f in provider.check({}, {**restoring(), "restore_previous": "yes"}).failures] == \
+        ["restore_previous"]
+    assert provider.check({}, restoring()).failures == []
+    assert provider.check({}, declare()).inputs["restore_previous"] is False

@@ -10,6 +10,8 @@ import yaml
 from infra.config import PROJECT, load_config
 from tests.infra.fix_config import APP, ROOT, STG_DB_ID, only_problem, problems, source, stack_config  # noqa: F401
 
+SWITCH = {"databaseUrl": "stack", "import": {"enabled": True}}  # the switch commit on top of Pulumi.prd.yaml
+
 
 def test_prd_may_never_adopt_the_stg_database(stack_config):
     problem = only_problem(stack_config("prd", database={"adoptId": STG_DB_ID}), "prd")
@@ -84,10 +86,47 @@ def test_shared_with_prd_means_nothing_on_prd(stack_config):
 
 
 def test_prd_import_requires_the_maintenance_window(stack_config):
-    problem = only_problem(stack_config("prd", maintenanceWindow=False), "prd")
+    problem = only_problem(stack_config("prd", maintenanceWindow=False, **SWITCH), "prd")
     assert problem == ("import.enabled needs maintenanceWindow true on prd: the app must not write while its data "
                        "is copied; fix: pulumi config set maintenanceWindow true --stack prd")
     assert load_config(stack_config("prd", maintenanceWindow=False, **{"import": {"enabled": False}}), "prd")
+
+
+# --- databaseUrl: the switch and its rollback ------------------------------------------------------------------
+
+def test_prd_may_switch_only_together_with_the_import(stack_config):
+    problem = only_problem(stack_config("prd", databaseUrl="stack"), "prd")
+    assert problem.startswith("databaseUrl stack needs import.enabled true on prd: the new database holds no data "
+                              "until the import copies it")
+    assert problem.endswith("fix: pulumi config set --path import.enabled true --stack prd (or keep "
+                            "pulumi config set databaseUrl previous --stack prd)")
+
+
+def test_prd_may_import_only_together_with_the_switch(stack_config):
+    problem = only_problem(stack_config("prd", **{"import": {"enabled": True}}), "prd")
+    assert problem.startswith("import.enabled needs databaseUrl stack on prd: the import and the switch go in one "
+                              "`pulumi up` (one maintenance window)")
+    assert problem.endswith("fix: pulumi config set databaseUrl stack --stack prd (or "
+                            "pulumi config set --path import.enabled false --stack prd)")
+
+
+def test_prd_may_not_switch_to_a_database_without_its_schema(stack_config):
+    problem = only_problem(stack_config("prd", migrateDeploy=False, **SWITCH), "prd")
+    assert problem.startswith("databaseUrl stack needs migrateDeploy true: prd creates its database, and without "
+                              "`prisma migrate deploy` the service would be pointed at a database without the app's "
+                              "schema; fix: pulumi config set migrateDeploy true --stack prd")
+    # Before the switch, prd may skip the migrations: nothing uses its database yet.
+    assert load_config(stack_config("prd", migrateDeploy=False), "prd").database_url == "previous"
+
+
+def test_the_switch_and_its_revert_both_load_on_prd(stack_config):
+    assert load_config(stack_config("prd", **SWITCH), "prd").uses_stack_database
+    assert not load_config(stack_config("prd"), "prd").uses_stack_database
+
+
+def test_stg_may_point_at_its_adopted_database_without_migrations(stack_config):
+    config = load_config(stack_config("stg"), "stg")
+    assert config.uses_stack_database and not config.migrate_deploy and not config.data_import.enabled
 
 
 def test_prd_database_must_be_on_a_paid_plan(stack_config):
@@ -124,7 +163,7 @@ def test_stg_may_leave_its_allow_list_to_render(stack_config):
 
 
 def test_all_problems_are_reported_together(stack_config):
-    values = stack_config("prd", ownerId="x", maintenanceWindow=False,
+    values = stack_config("prd", ownerId="x", maintenanceWindow=False, **SWITCH,
                           database={"adoptId": STG_DB_ID, "plan": "free", "protect": False})
     found = problems(values, "prd")
     assert [p.split(" ", 1)[0] for p in found] == [

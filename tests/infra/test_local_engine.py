@@ -1,4 +1,4 @@
-"""Tests for infra/local_engine.py: small programs whose resources the engine really creates.
+"""Tests for infra/local_engine.py (+ local_state.py): small programs whose resources the engine really applies.
 
 Each test writes a program to ``<tmp>/infra/__main__.py`` (the engine runs ``<project>/infra`` as Pulumi does):
 real commands, and a real dynamic resource (MaintenanceMode) against localrender.
@@ -11,6 +11,7 @@ import textwrap
 import pytest
 
 from infra.local_engine import Secrets, engine_config, up
+from infra.local_state import State
 from localrender.seed import TASKS_SERVICE_ID
 
 TOKEN = "tok-Sup3rSecretValue-42"
@@ -95,3 +96,84 @@ def test_secrets_are_scrubbed_with_the_passwords_inside_urls():
     secrets = Secrets(["postgresql://tasks:p%40ss@h:5432/db"])
     assert secrets.scrub("at postgresql://tasks:p%40ss@h:5432/db, p@ss, p%40ss") == "at [secret], [secret], [secret]"
     assert secrets.scrub("other mysql://root:hunter2@x/y") == "other mysql://root:[secret]@x/y"
+
+
+# --- a second `up` on the same state ---------------------------------------------------------------------------
+
+def rewrite(project, body: str) -> None:
+    (project / "infra" / "__main__.py").write_text(HEAD + textwrap.dedent(body))
+
+
+def ops(result) -> list[tuple[str, str]]:
+    assert result.ok, result.error
+    return [(s.name, s.op) for s in result.steps]
+
+
+def page_enabled(localrender) -> bool:
+    return localrender.state["services"][0]["serviceDetails"]["maintenanceMode"]["enabled"]
+
+
+def test_a_second_up_updates_replaces_or_leaves_each_resource_by_its_diff(tmp_path, localrender, render_key):
+    log = tmp_path / "runs.log"
+    body = """
+        MaintenanceMode("page", MaintenanceModeArgs(service_id={service!r}, enabled={enabled}))
+        local.Command("same", create="echo same >> {log}")
+        local.Command("trig", create="echo trig >> {log}", delete="echo trig-deleted >> {log}",
+                      triggers=[{trigger!r}])
+        local.Command("upd", create="echo upd-create >> {log}", update="echo upd-update >> {log}",
+                      dir={dir!r})
+    """
+    project = program(tmp_path, body.format(service=TASKS_SERVICE_ID, enabled=True, log=log, trigger="a",
+                                            dir=str(tmp_path)))
+    state, config = State(), render_config(localrender, render_key)
+    assert ops(up(project, "prd", config, state=state)) == [("page", "create"), ("same", "create"),
+                                                            ("trig", "create"), ("upd", "create")]
+    assert page_enabled(localrender) is True
+    rewrite(project, body.format(service=TASKS_SERVICE_ID, enabled=False, log=log, trigger="b",
+                                 dir=str(project / "infra")))
+    second = up(project, "prd", config, state=state)
+    assert ops(second) == [("page", "update"), ("same", "same"), ("trig", "replace"), ("upd", "update"),
+                           ("trig", "delete")]
+    assert page_enabled(localrender) is False
+    lines = log.read_text().split()  # independent resources register concurrently: compare each up's runs as sets
+    assert sorted(lines[:3]) == ["same", "trig", "upd-create"] and sorted(lines[3:5]) == ["trig", "upd-update"]
+    assert lines[5:] == ["trig-deleted"]
+    assert up(project, "prd", config, state=state).steps and log.read_text().count("\n") == 6  # nothing new
+
+
+def test_a_resource_no_longer_declared_is_deleted_unless_retained(tmp_path, localrender, render_key):
+    project = program(tmp_path, f"""
+        MaintenanceMode("page", MaintenanceModeArgs(service_id={TASKS_SERVICE_ID!r}))
+        local.Command("kept", create="true", opts=pulumi.ResourceOptions(retain_on_delete=True))
+    """)
+    state, config = State(), render_config(localrender, render_key)
+    up(project, "prd", config, state=state)
+    rewrite(project, "")
+    assert ops(up(project, "prd", config, state=state)) == [("page", "delete")]
+    assert page_enabled(localrender) is False  # the provider's delete ran: the page is off
+    assert state.records == {}  # the retained command left the state without a delete
+
+
+def test_a_protected_resource_is_never_deleted_or_replaced(tmp_path, localrender, render_key):
+    project = program(tmp_path, f"""
+        MaintenanceMode("page", MaintenanceModeArgs(service_id={TASKS_SERVICE_ID!r}),
+                        pulumi.ResourceOptions(protect=True))
+        local.Command("step", create="true", triggers=["a"], opts=pulumi.ResourceOptions(protect=True))
+    """)
+    state, config = State(), render_config(localrender, render_key)
+    up(project, "prd", config, state=state)
+    rewrite(project, """
+        local.Command("step", create="true", triggers=["a"], opts=pulumi.ResourceOptions(protect=True))
+    """)
+    refused = up(project, "prd", config, state=state)
+    assert not refused.ok and refused.error == "page: cannot be deleted because it is protected; nothing was deleted"
+    assert page_enabled(localrender) is True and len(state.records) == 2
+    rewrite(project, f"""
+        MaintenanceMode("page", MaintenanceModeArgs(service_id={TASKS_SERVICE_ID!r}),
+                        pulumi.ResourceOptions(protect=True))
+        local.Command("step", create="true", triggers=["b"], opts=pulumi.ResourceOptions(protect=True))
+    """)
+    replaced = up(project, "prd", config, state=state)
+    assert not replaced.ok and replaced.error == "step: unable to replace the protected resource (replaces triggers)"
+    assert all(s.op != "delete" for s in replaced.steps) and len(state.records) == 2  # nothing was deleted
+    assert page_enabled(localrender) is True

@@ -20,7 +20,10 @@ from tests.infra.fix_config import APP, ROOT, STG_DB_ID, full, merge, read_stack
 COMMAND = "command:local:Command"
 DYNAMIC = "pulumi-python:dynamic/render:"
 PRD_CHAIN = ["db", "maintenance-on", "migrate-deploy", "import", "database-url", "deploy", "smoke", "maintenance-off"]
+PROVISION_CHAIN = [name for name in PRD_CHAIN if name != "import"]
 MOCK_INTERNAL = "postgresql://tasks:MockPassw0rd@dpg-mocked0000-a/tasks_ab12"  # program_mocked.FAKE_OUTPUTS
+MOCK_PREVIOUS = "postgresql://old:OldPassw0rd@old/db"  # program_mocked.FAKE_OUTPUTS: what DATABASE_URL held before
+SWITCH = dict(databaseUrl="stack", **{"import": {"enabled": True}})  # the switch commit on top of Pulumi.prd.yaml
 
 
 def config(stack: str, source: Path, *, user: bool = True, **overrides) -> dict:
@@ -49,7 +52,11 @@ REFUSALS = {
         "bare": dict(user=False),
         "adopts stg": dict(database={"adoptId": STG_DB_ID}),
         "stg's name": dict(database={"name": "test-codex-migration-stg-db"}),
-        "import without window": dict(maintenanceWindow=False),
+        "import without window": dict(SWITCH, maintenanceWindow=False),
+        "switch without import": dict(databaseUrl="stack"),
+        "import without switch": {"import": {"enabled": True}},
+        "switch without schema": dict(SWITCH, migrateDeploy=False),
+        "unknown databaseUrl": dict(databaseUrl="new"),
         "free plan": dict(database={"plan": "free"}),
         "unprotected": dict(database={"protect": False, "retainOnDelete": False}),
         "open to the internet": dict(database={"ipAllowList": [{"cidrBlock": "0.0.0.0/0"}]}),
@@ -68,6 +75,8 @@ def source(tmp_path_factory) -> Path:
 def _runs(stack: str, source: Path) -> dict:
     """The committed stack (+ user keys), the stg after the split, then every refusal: one process."""
     named = {"committed": config(stack, source)}
+    if stack == "prd":
+        named["switch"] = config(stack, source, **SWITCH)
     if stack == "stg":
         named["after the split"] = config(stack, source, sharedWithPrd=False, migrateDeploy=True, appDir=str(APP))
     for name, overrides in REFUSALS[stack].items():
@@ -91,8 +100,8 @@ def by_name(run: dict) -> dict:
     return {r["name"]: r for r in run["resources"]}
 
 
-def test_prd_declares_the_whole_chain_with_its_types(prd):
-    run = prd["committed"]
+def test_prd_switch_declares_the_whole_chain_with_its_types(prd):
+    run = prd["switch"]
     assert [r["name"] for r in run["resources"]] == PRD_CHAIN  # registration order: each waited for the last
     assert run["outputs"]["cutover_chain"] == PRD_CHAIN
     types = {name: r["type"] for name, r in by_name(run).items()}
@@ -102,9 +111,43 @@ def test_prd_declares_the_whole_chain_with_its_types(prd):
                      "maintenance-off": DYNAMIC + "MaintenanceMode"}
 
 
-@pytest.mark.parametrize("stack", ["stg", "prd"])
-def test_each_step_depends_on_the_one_before(stack, request):
-    run = request.getfixturevalue(stack)["committed"]
+def test_committed_prd_provisions_without_import_and_keeps_the_previous_database_url(prd):
+    run = prd["committed"]
+    resources = by_name(run)
+    assert list(resources) == run["outputs"]["cutover_chain"] == PROVISION_CHAIN
+    env = resources["database-url"]
+    assert env["inputs"]["restore_previous"] is True and env["inputs"].get("value") is None
+    assert env["secret_inputs"] == ["__provider"]
+    assert set(env["additional_secret_outputs"]) >= {"value", "previous_value"}
+    assert run["outputs"]["database_url_mode"] == "previous"
+    # The deploy follows the value the key keeps (the recorded previous one), by its digest.
+    assert resources["deploy"]["inputs"]["triggers"] == ["sha256:" + hashlib.sha256(MOCK_PREVIOUS.encode()).hexdigest()]
+    assert "previous_database_url" in run["secret_outputs"]
+
+
+def test_the_switch_is_the_same_resources_with_another_env_value_not_new_ones(prd):
+    provision, switch = by_name(prd["committed"]), by_name(prd["switch"])
+    assert set(provision) == set(switch) - {"import"}
+    assert switch["database-url"]["inputs"]["restore_previous"] is False
+    for name in ("db", "database-url", "deploy", "maintenance-on", "maintenance-off"):
+        assert (provision[name]["type"], provision[name]["protect"]) == (switch[name]["type"], switch[name]["protect"])
+    assert provision["db"]["inputs"] == switch["db"]["inputs"]  # the protected database: nothing to replace
+    # A switch (or its revert) opens a maintenance window of its own.
+    assert provision["maintenance-on"]["inputs"]["triggers"] != switch["maintenance-on"]["inputs"]["triggers"]
+    assert provision["deploy"]["inputs"]["triggers"] != switch["deploy"]["inputs"]["triggers"]
+
+
+def test_the_smoke_compares_counts_only_with_the_database_the_service_uses(prd):
+    provision = by_name(prd["committed"])["smoke"]
+    assert provision["inputs"]["environment"] == {"DATABASE_URL": ""} and provision["secret_inputs"] == []
+    switch = by_name(prd["switch"])["smoke"]
+    assert switch["secret_inputs"] == ["environment"]
+    assert "MockPassw0rd" in switch["inputs"]["environment"]["DATABASE_URL"]
+
+
+@pytest.mark.parametrize("stack, case", [("stg", "committed"), ("prd", "committed"), ("prd", "switch")])
+def test_each_step_depends_on_the_one_before(stack, case, request):
+    run = request.getfixturevalue(stack)[case]
     chain = run["outputs"]["cutover_chain"]
     resources = by_name(run)
     for before, step in zip(chain, chain[1:]):
@@ -133,7 +176,7 @@ def test_prd_database_is_protected_and_retained_and_stg_is_adopted_and_kept(prd,
 
 
 def test_connection_strings_and_the_env_value_are_secret(prd):
-    run = prd["committed"]
+    run = prd["switch"]
     resources = by_name(run)
     assert set(resources["db"]["additional_secret_outputs"]) >= {"internal_connection_string",
                                                                  "external_connection_string"}
@@ -145,13 +188,14 @@ def test_connection_strings_and_the_env_value_are_secret(prd):
     assert run["outputs"]["service_url"] == "https://tasks-prd.onrender.com"
 
 
-@pytest.mark.parametrize("stack", ["stg", "prd"])
-def test_commands_get_credentials_only_through_a_secret_environment_and_log_nothing(stack, request):
-    commands = [r for r in request.getfixturevalue(stack)["committed"]["resources"] if r["type"] == COMMAND]
+@pytest.mark.parametrize("stack, case", [("stg", "committed"), ("prd", "committed"), ("prd", "switch")])
+def test_commands_get_credentials_only_through_a_secret_environment_and_log_nothing(stack, case, request):
+    commands = [r for r in request.getfixturevalue(stack)[case]["resources"] if r["type"] == COMMAND]
     assert commands
     for command in commands:
         inputs = command["inputs"]
-        assert command["secret_inputs"] == ["environment"] and "DATABASE_URL" in inputs["environment"]
+        assert "DATABASE_URL" in inputs["environment"]
+        assert command["secret_inputs"] == (["environment"] if inputs["environment"]["DATABASE_URL"] else [])
         assert inputs["logging"] == "none" and inputs["addPreviousOutputInEnv"] is False
         assert command["additional_secret_outputs"] == ["stdout", "stderr"]
         assert "MockPassw0rd" not in inputs["create"] and "postgresql://" not in inputs["create"]
@@ -161,7 +205,7 @@ def test_commands_get_credentials_only_through_a_secret_environment_and_log_noth
 
 
 def test_python_steps_use_the_projects_interpreter(prd):
-    resources = by_name(prd["committed"])
+    resources = by_name(prd["switch"])
     for name in ("import", "smoke"):
         assert resources[name]["inputs"]["create"].startswith(f"{sys.executable} -m migrate {name} ")
         assert resources[name]["inputs"]["dir"] == str(ROOT)
@@ -170,7 +214,7 @@ def test_python_steps_use_the_projects_interpreter(prd):
 
 
 def test_each_step_is_triggered_by_its_real_inputs_only(prd, source):
-    resources = by_name(prd["committed"])
+    resources = by_name(prd["switch"])
     trigger = {name: r["inputs"].get("triggers") for name, r in resources.items()}
     assert trigger["migrate-deploy"] == ["db-id", steps.migrations_digest(APP)]
     assert trigger["import"] == ["db-id", "sha256:" + hashlib.sha256(source.read_bytes()).hexdigest()]
@@ -182,8 +226,9 @@ def test_each_step_is_triggered_by_its_real_inputs_only(prd, source):
     assert window.startswith("sha256:") and trigger["maintenance-off"] == [window, "smoke-id"]
 
 
-def test_the_window_turns_the_page_on_before_the_writes_and_off_after_the_smoke(prd):
-    resources = by_name(prd["committed"])
+@pytest.mark.parametrize("case", ["committed", "switch"])
+def test_the_window_turns_the_page_on_before_the_writes_and_off_after_the_smoke(prd, case):
+    resources = by_name(prd[case])
     assert resources["maintenance-on"]["inputs"]["enabled"] is True
     assert resources["maintenance-off"]["inputs"]["enabled"] is False
     assert "maintenance-on" in resources["migrate-deploy"]["dependencies"]
@@ -202,8 +247,6 @@ STG_BARE = [
 PRD_BARE_EXTRA = [
     "appDir is missing: the Prisma app directory, needed because migrateDeploy is true; "
     "fix: pulumi config set appDir ../tasks-app --stack prd",
-    "import.source is missing: the SQLite snapshot or JSON export to import, needed because import.enabled is true; "
-    "fix: pulumi config set --path import.source backups/tasks.db --stack prd",
     "database.ipAllowList is missing: prd must declare who may connect from outside Render",
 ]
 REFUSED = {
@@ -229,6 +272,23 @@ REFUSED = {
     ("prd", "import without window"): [
         "import.enabled needs maintenanceWindow true on prd: the app must not write while its data is copied; "
         "fix: pulumi config set maintenanceWindow true --stack prd"],
+    ("prd", "switch without import"): [
+        "databaseUrl stack needs import.enabled true on prd: the new database holds no data until the import copies "
+        "it, so the app would serve an empty database; the import and the switch go in one commit; "
+        "fix: pulumi config set --path import.enabled true --stack prd (or keep "
+        "pulumi config set databaseUrl previous --stack prd)"],
+    ("prd", "import without switch"): [
+        "import.enabled needs databaseUrl stack on prd: the import and the switch go in one `pulumi up` (one "
+        "maintenance window), or every write the app makes on its old database before a later switch would be "
+        "missing from the new one; fix: pulumi config set databaseUrl stack --stack prd (or "
+        "pulumi config set --path import.enabled false --stack prd)"],
+    ("prd", "switch without schema"): [
+        "databaseUrl stack needs migrateDeploy true: prd creates its database, and without `prisma migrate deploy` "
+        "the service would be pointed at a database without the app's schema; "
+        "fix: pulumi config set migrateDeploy true --stack prd (or keep "
+        "pulumi config set databaseUrl previous --stack prd)"],
+    ("prd", "unknown databaseUrl"): [
+        "databaseUrl must be one of stack, previous, got 'new'; fix: pulumi config set databaseUrl stack --stack prd"],
     ("prd", "free plan"): [
         "database.plan must be a paid plan on prd (Starter or better, e.g. basic_1gb), got 'free': free databases "
         "expire and have no backups; fix: pulumi config set --path database.plan basic_1gb --stack prd"],
@@ -264,8 +324,8 @@ def test_a_bare_stg_stack_names_each_missing_key_with_its_fix(stg):
 def test_a_bare_prd_stack_names_each_missing_key_with_its_fix(prd):
     lines = problem_lines(prd["bare"], "prd")
     assert lines[:4] == [line.replace("--stack stg", "--stack prd") for line in STG_BARE]
-    assert lines[4:6] == PRD_BARE_EXTRA[:2] and lines[6].startswith(PRD_BARE_EXTRA[2]) and len(lines) == 7
-    assert lines[6].endswith("fix: pulumi config set --path 'database.ipAllowList[0].cidrBlock' 203.0.113.7/32 "
+    assert lines[4] == PRD_BARE_EXTRA[0] and lines[5].startswith(PRD_BARE_EXTRA[1]) and len(lines) == 6
+    assert lines[5].endswith("fix: pulumi config set --path 'database.ipAllowList[0].cidrBlock' 203.0.113.7/32 "
                              "--stack prd")
 
 

@@ -1,0 +1,71 @@
+"""Secrets in the local engine: the values it has seen (scrubbed from every message) and the SDK's wire wrapping."""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any, Iterable, Mapping
+from urllib.parse import unquote, urlsplit
+
+from pulumi.runtime import rpc
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", re.IGNORECASE)
+
+
+class Secrets:
+    """Every secret value the engine has seen (and the passwords inside secret URLs), to scrub from messages."""
+
+    def __init__(self, values: Iterable[str] = ()):
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+        for value in values:
+            self.add(value)
+
+    def add(self, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for item in value.values():
+                self.add(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                self.add(item)
+        elif isinstance(value, str) and len(value) >= 4:
+            found = {value}
+            try:
+                password = urlsplit(value).password
+            except ValueError:
+                password = None
+            if password:
+                found |= {password, unquote(password)}
+            with self._lock:
+                self._values |= found
+
+    def scrub(self, text: str) -> str:
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for value in values:
+            text = text.replace(value, "[secret]")
+        return _URL_PASSWORD.sub(r"\g<head>[secret]@", text)
+
+
+def reveal(value: Any, secrets: Secrets) -> Any:
+    """``value`` with every wrapped secret unwrapped (deeply); each secret found is added to ``secrets``."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            inner = reveal(value.get("value"), secrets)
+            secrets.add(inner)
+            return inner
+        return {key: reveal(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [reveal(item, secrets) for item in value]
+    return value
+
+
+def is_secret(value: Any) -> bool:
+    """True if ``value`` is, or holds anywhere inside it, a wrapped secret."""
+    if isinstance(value, dict):
+        return value.get(rpc._special_sig_key) == rpc._special_secret_sig or any(map(is_secret, value.values()))
+    return isinstance(value, list) and any(map(is_secret, value))
+
+
+def as_secret(value: Any) -> dict:
+    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
