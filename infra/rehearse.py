@@ -183,7 +183,7 @@ def main(argv: Optional[list[str]] = None, inspect: Optional[Inspect] = None,
          inspect_rollback: Optional[Inspect] = None) -> int:
     """Run the rehearsal; ``inspect`` (after the cutover) and ``inspect_rollback`` (after the rollback) let tests
     see it while everything still runs. Exit 0 when all passed."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     started = time.monotonic()
     _say(f"starting PostgreSQL, localrender and a dataset of {args.tasks} tasks ({args.source_format})")
     with rehearsal(args.tasks, source_format=args.source_format, app_dir=args.app) as run:
@@ -213,7 +213,7 @@ def _show(result: local_engine.UpResult, checks: list[tuple[str, bool, str]]) ->
     return result.ok and bool(checks) and all(ok for _, ok, _ in checks)
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m infra.rehearse", description=__doc__.splitlines()[0],
                                      epilog="example: python -m infra.rehearse --tasks 20000")
     parser.add_argument("--tasks", type=int, default=5000, help="tasks in the generated dataset (default: %(default)s)")

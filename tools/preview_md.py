@@ -279,9 +279,7 @@ def _cell(text: Any) -> str:
     return " ".join(str(text).split()).replace("|", "\\|").replace("`", "'")
 
 
-def main(argv: Optional[list[str]] = None, stdin: Optional[TextIO] = None, stdout: Optional[TextIO] = None,
-         stderr: Optional[TextIO] = None) -> int:
-    """``python -m tools.preview_md [FILE] [--stack S] [--details DIFF] [--show-same]``; 0 done, 1 bad input."""
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools.preview_md", description=__doc__,
                                      epilog="Example: pulumi preview --json --stack prd | python -m tools.preview_md "
                                             "--stack prd > comment.md")
@@ -290,7 +288,13 @@ def main(argv: Optional[list[str]] = None, stdin: Optional[TextIO] = None, stdou
     parser.add_argument("--details", metavar="FILE", help="append this text (e.g. `pulumi preview --diff`) "
                                                           "folded, passwords removed")
     parser.add_argument("--show-same", action="store_true", help="list unchanged resources too")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None, stdin: Optional[TextIO] = None, stdout: Optional[TextIO] = None,
+         stderr: Optional[TextIO] = None) -> int:
+    """``python -m tools.preview_md [FILE] [--stack S] [--details DIFF] [--show-same]``; 0 done, 1 bad input."""
+    args = build_parser().parse_args(argv)
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:
         text = (stdin or sys.stdin).read() if args.file == "-" else _read(args.file)
