@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from migrate import canonical
 from migrate.canonical import KINDS, jsonb_text, row_text_function, sql_row_text, sql_value_text, value_text
 
 UTC = dt.timezone.utc
@@ -28,6 +29,9 @@ JSONB_DOCS = [
     '"\\u00e9\\u65e5\\ud83d\\ude00"', '"\\n\\t\\r\\b\\f\\u001f\\u0001\\u007f\\/\\"\\\\"',
     '"raw é 日本 😀 \u007f \u0080"',
     '{"metadata": {"labels": ["ui", "bug"], "points": 3, "ratio": 0.25, "ok": true}}',
+    # scalars that jsonb prints back unchanged (the fast exit), and their near misses that it does not
+    '0', '-0', '-7', '12345678901234567890123456789012345678901234567890', '"plain é 😀 \u007f"', '""',
+    '"a\\tb"', '"\\u0041"', ' null', 'true ', '1.0', '-0.0', '0.00001', '1E400',
 ]
 
 
@@ -43,7 +47,7 @@ def test_jsonb_text_matches_postgres(pg, doc):
     assert jsonb_text(doc) == pg.execute("SELECT %s::jsonb::text", (doc,)).fetchone()[0]
 
 
-@pytest.mark.parametrize("doc", ["NaN", "[Infinity]", "{", '{"a": 1} x', ""])
+@pytest.mark.parametrize("doc", ["NaN", "[Infinity]", "{", '{"a": 1} x', "", "007", "-", '"raw\ttab"', '"open'])
 def test_jsonb_text_rejects_what_jsonb_rejects(pg, doc):
     with pytest.raises(ValueError):
         jsonb_text(doc)
@@ -67,11 +71,13 @@ VALUE_CASES = [
     ("bool", "boolean", [True, False]),
     ("timestamp", "timestamp(3)", [dt.datetime(2025, 1, 7, 16, 7, 0, 123000), dt.datetime(1969, 12, 31, 23, 59, 59, 999000),
                                    dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59, 999000)]),
-    ("timestamp", "timestamp", [dt.datetime(2000, 2, 29, 12, 0, 0, 1), dt.datetime(1900, 1, 1, 0, 0, 0, 999999)]),
+    ("timestamp", "timestamp", [dt.datetime(2000, 2, 29, 12, 0, 0, 1), dt.datetime(1900, 1, 1, 0, 0, 0, 999999),
+                                dt.datetime(2000, 1, 1), dt.datetime(1999, 12, 31, 23, 59, 59, 999999)]),
     ("timestamptz", "timestamptz", [dt.datetime(2025, 1, 7, 16, 7, 0, 123456, tzinfo=UTC),
                                     dt.datetime(2025, 1, 7, 21, 37, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))),
                                     dt.datetime(1950, 6, 1, tzinfo=dt.timezone(dt.timedelta(hours=-8)))]),
-    ("date", "date", [dt.date(1970, 1, 1), dt.date(1969, 12, 31), dt.date(1, 1, 1), dt.date(9999, 12, 31)]),
+    ("date", "date", [dt.date(1970, 1, 1), dt.date(1969, 12, 31), dt.date(1, 1, 1), dt.date(9999, 12, 31),
+                      dt.date(2000, 1, 1), dt.date(1999, 12, 31)]),
     ("text", "text", ["", "a\x1fb", "\x1e", "日本語 😀", "tab\tnew\nline\\ \"q\" 'q'", " trailing "]),
     ("text", "varchar(20)", ["", "abc  "]),
     ("json", "json", ['{"b" : 1, "a":2}', "[1,  2]", "null", '"\\u00e9"']),
@@ -138,3 +144,20 @@ def test_numeric_text_ignores_scale_but_not_value():
     assert numeric(Decimal("-0.0")) == numeric(Decimal("0"))
     assert numeric(Decimal("1.5")) != numeric(Decimal("1.05"))
     assert numeric(Decimal("1E+2")) == "100"
+
+
+def test_jsonb_text_reuses_key_orders_and_stays_right_past_its_cache(pg, monkeypatch):
+    monkeypatch.setattr(canonical, "_KEY_ORDERS", {})
+    monkeypatch.setattr(canonical, "_MAX_KEY_ORDERS", 2)
+    docs = ['{"bb":1,"a":2}', '{"bb":3,"a":4}', '{"a":5,"bb":6}', '{"ccc":1,"a":{"zz":1,"y":2}}', '{"x":1,"yy":2}',
+            '{"ccc":2,"a":{"zz":3,"y":4}}']
+    for doc in docs:
+        assert jsonb_text(doc) == pg.execute("SELECT %s::jsonb::text", (doc,)).fetchone()[0]
+    assert len(canonical._KEY_ORDERS) == 2
+
+
+def test_a_one_millisecond_change_changes_a_timestamps_text():
+    text = value_text("timestamp")
+    at = dt.datetime(2025, 1, 7, 16, 7, 0, 123000)
+    assert text(at) != text(at + dt.timedelta(milliseconds=1))
+    assert text(dt.datetime(2000, 1, 1)) != text(dt.datetime(1999, 12, 31, 23, 59, 59, 999999))
