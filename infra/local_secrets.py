@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any, Iterable, Mapping
-from urllib.parse import unquote, urlsplit
 
 from pulumi.runtime import rpc
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", re.IGNORECASE)
+from migrate.redact import redact, url_secrets
 
 
 class Secrets:
@@ -29,22 +27,13 @@ class Secrets:
             for item in value:
                 self.add(item)
         elif isinstance(value, str) and len(value) >= 4:
-            found = {value}
-            try:
-                password = urlsplit(value).password
-            except ValueError:
-                password = None
-            if password:
-                found |= {password, unquote(password)}
             with self._lock:
-                self._values |= found
+                self._values |= {value} | url_secrets(value)
 
     def scrub(self, text: str) -> str:
         with self._lock:
-            values = sorted(self._values, key=len, reverse=True)
-        for value in values:
-            text = text.replace(value, "[secret]")
-        return _URL_PASSWORD.sub(r"\g<head>[secret]@", text)
+            values = set(self._values)
+        return redact(text, values, mask="[secret]")
 
 
 def reveal(value: Any, secrets: Secrets) -> Any:
