@@ -17,6 +17,8 @@ import requests
 APP = textwrap.dedent("""
     import http.server, json, os, sys
     RELEASE = sys.argv[sys.argv.index("--release") + 1]
+    if os.environ.get("CRASH"):  # a release that dies at start (localrender must report update_failed)
+        sys.exit(3)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):

@@ -3,46 +3,19 @@
 from __future__ import annotations
 
 import os
-import sys
-import textwrap
 
 import pytest
 import requests
 
+from tests.infra import service_app
 from tests.localrender.conftest import STG_DB, TASKS, new_postgres, wait_for
 
-APP = textwrap.dedent("""
-    import http.server, json, os, sys
-    if os.environ.get("CRASH"):
-        sys.exit(3)
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            answer = {"db": os.environ.get("DATABASE_URL"), "pid": os.getpid()}
-            if self.path == "/api/whichdb":
-                import psycopg
-                with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
-                    answer["name"] = conn.execute("SELECT current_database()").fetchone()[0]
-            body = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-""")
-
-
 def _state(tmp_path, database_url) -> dict:
-    script = tmp_path / "app.py"
-    script.write_text(APP)
+    script = service_app.write_app(tmp_path)
     return {"services": [{
         "id": TASKS, "name": "tasks", "envVars": [{"key": "DATABASE_URL", **database_url}],
         "deploys": [{"status": "live"}],
-        "x-localrender": {"startCommand": f"{sys.executable} {script}"},
+        "x-localrender": {"startCommand": service_app.start_command(script, "r1")},
     }]}
 
 
@@ -73,12 +46,12 @@ def _deploy_and_wait(api, expect: str) -> dict:
 
 def test_env_change_reaches_the_app_only_with_the_next_deploy(app_api):
     first = _app(app_api)
-    assert first["db"] == "postgresql://old"
+    assert first["database_url"] == "postgresql://old"
     app_api.put(f"/services/{TASKS}/env-vars/DATABASE_URL", json={"value": "postgresql://new"})
     assert _app(app_api) == first  # env writes do not redeploy
     _deploy_and_wait(app_api, "live")
     second = _app(app_api)
-    assert second["db"] == "postgresql://new"
+    assert second["database_url"] == "postgresql://new"
     assert second["pid"] != first["pid"]
 
 
@@ -87,7 +60,7 @@ def test_a_crashing_release_fails_and_the_previous_deploy_serves_again(app_api):
     app_api.put(f"/services/{TASKS}/env-vars/CRASH", json={"value": "1"})
     _deploy_and_wait(app_api, "update_failed")
     restored = _app(app_api)
-    assert restored["db"] == first["db"]
+    assert restored["database_url"] == first["database_url"]
     assert restored["pid"] != first["pid"]
     assert len(app_api.get(f"/services/{TASKS}/deploys", params={"status": "live"}).json()) == 1
 
@@ -106,10 +79,10 @@ def test_the_app_really_switches_to_a_new_database(serve, tmp_path, pg_cluster):
     state = _state(tmp_path, {"fromDatabase": {"id": STG_DB}})
     state["postgres"] = [{"id": STG_DB, "name": "test-codex-migration-stg-db", "databaseName": "runner_stg"}]
     api = serve(state=state, pg_admin_url=pg_cluster.url())
-    assert _app(api, "/api/whichdb")["name"] == "runner_stg"
+    assert _app(api, "/db")["database"] == "runner_stg"
     prd = new_postgres(api, databaseName="runner_prd")
     wait_for(lambda: api.get(f"/postgres/{prd['id']}").json()["status"] == "available")
     internal = api.get(f"/postgres/{prd['id']}/connection-info").json()["internalConnectionString"]
     api.put(f"/services/{TASKS}/env-vars/DATABASE_URL", json={"value": internal})
     _deploy_and_wait(api, "live")
-    assert _app(api, "/api/whichdb")["name"] == prd["databaseName"]
+    assert _app(api, "/db")["database"] == prd["databaseName"]
