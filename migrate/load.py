@@ -26,7 +26,7 @@ from .schema import TargetSchema, read_target
 from .source import Source
 
 LOCK_TIMEOUT = "30s"  # a running app holding locks should fail the import, not hang it
-# Measured (bench/import_speed.py, 100k tasks, 2 cores): binary COPY takes ~35 % less client CPU and
+# Measured (bench/import_variants.py, 100k tasks, 2 cores): binary COPY takes ~35 % less client CPU and
 # ~40 % less wall time than text. FREEZE (allowed since the tables were truncated in this transaction)
 # made no measurable difference to the load or to the first full read; it spares autovacuum a later
 # freeze pass over every row.

@@ -1,6 +1,6 @@
 """Source-side digests computed by a helper process that reads the source file itself while the import runs.
 
-Measured with bench/hash_overlap.py (1M tasks, 3.03M rows, 2 cores, PostgreSQL on the same machine): while
+Measured with bench/import_variants.py (1M tasks, 3.03M rows, 2 cores, PostgreSQL on the same machine): while
 it COPYs, the import's client keeps one core busy and PostgreSQL about half of the other, and while
 PostgreSQL rebuilds the indexes the client only waits. Hashing every row in the client's own process
 doubled the load's time (load+verify 17-18 s against 8-9 s); the helper uses the idle capacity instead

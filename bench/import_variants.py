@@ -1,6 +1,10 @@
-"""Cost of verification on top of the load: load only, vs hashing in a helper process, vs hashing in-stream.
+"""In-process import probes: the load's own variants and the cost of verification on top of it.
 
-    python bench/hash_overlap.py --tasks 1000000 --runs 2 [--variants load,helper,stream]
+    python bench/import_variants.py --tasks 1000000 --runs 2 [--variants load,text,nofreeze,helper,stream]
+
+``load`` is the import as shipped without hashing; ``text`` and ``nofreeze`` flip load.py's COPY_BINARY and
+COPY_FREEZE (the evidence for their settings); ``helper`` hashes the source in a helper process (the shipped
+verification), ``stream`` in the importing process.
 
 Each run is a fresh process importing into a fresh database of one throwaway cluster with the reference
 benchmark's settings (fsync on, shared_buffers 1GB, max_wal_size 8GB). ``helper`` and ``stream`` then
@@ -33,18 +37,27 @@ from migrate.source import open_source  # noqa: E402
 MIGRATION = ROOT / "tests/fixtures/app/prisma/migrations/20251203_postgres_init/migration.sql"
 SETTINGS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "shared_buffers": "1GB",
             "max_wal_size": "8GB"}
-HASHERS = {"load": False, "helper": True, "stream": verify.TableHasher}
+VARIANTS = {  # name -> (load.py constants to set, hashers)
+    "load": ({}, False),
+    "text": ({"COPY_BINARY": False}, False),
+    "nofreeze": ({"COPY_FREEZE": False}, False),
+    "helper": ({}, True),
+    "stream": ({}, verify.TableHasher),
+}
 
 
 def one(source: str, url: str, variant: str) -> dict:
+    constants, hashers = VARIANTS[variant]
+    for name, value in constants.items():
+        setattr(load, name, value)
     src = open_source(source)
     with connect(url) as conn:
         plan = schema.plan(src, schema.read_target(conn))
     started, cpu = time.perf_counter(), time.process_time()
-    report = load.import_data(src, url, plan, hashers=HASHERS[variant], analyze=False)
+    report = load.import_data(src, url, plan, hashers=hashers, analyze=False)
     loaded = time.perf_counter()
     result = {"variant": variant, "rows": report.rows, "load_s": round(loaded - started, 2)}
-    if variant != "load":
+    if hashers:
         target = verify.target_digests(url, {t.target: t.target_columns for t in plan.tables})
         assert all(target[t.table] == (t.rows, t.digest) for t in report.tables), "digests differ"
         result["pg_side_s"] = round(time.perf_counter() - loaded, 2)
@@ -64,7 +77,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--variants", default="load,helper,stream")
-    parser.add_argument("--data", default="/tmp/hash_overlap")
+    parser.add_argument("--data", default="/tmp/import_variants")
     parser.add_argument("--one", nargs=3, metavar=("SOURCE", "URL", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -85,7 +98,7 @@ def main() -> None:
                 out = json.loads(subprocess.run([sys.executable, __file__, "--one", str(source), url, variant],
                                                 capture_output=True, text=True, check=True).stdout)
                 baseline = out["wall_s"] if variant == "load" else baseline
-                if baseline and variant != "load":
+                if baseline and VARIANTS[variant][1]:
                     out["verify_share_of_load"] = f"+{(out['wall_s'] / baseline - 1) * 100:.0f}%"
                 print(json.dumps({"run": run, "loadavg_1m": round(loadavg, 2), **out}), flush=True)
 
