@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import psycopg
 from psycopg import sql
 
+from . import pg
 from .canonical import check_kinds, row_text_function, sql_row_text, value_text
 from .errors import ConversionError, TargetError
 
@@ -195,10 +196,8 @@ def _quote(identifier: str) -> str:
 
 
 def _connect(conninfo: str) -> psycopg.Connection:
-    try:
-        conn = psycopg.connect(conninfo)
-    except psycopg.Error as exc:
-        raise TargetError(f"cannot connect to the target database: {_first_line(exc)}") from exc
+    # pg.connect: the same URL handling as the import (Prisma's ?schema=), errors scrubbed of the password.
+    conn = pg.connect(conninfo)
     conn.read_only = True  # verification never writes
     return conn
 

@@ -180,3 +180,11 @@ def test_smoke_takes_the_database_url_from_the_environment_so_it_stays_off_the_c
     monkeypatch.delenv("DATABASE_URL")
     assert main(["smoke", "--url", "http://127.0.0.1:9"]) == 0
     assert seen == ["postgresql://app:pw@db/app", "postgresql://other@db/x", None]
+
+
+def test_prisma_style_schema_parameter_works_for_import_and_verify(dataset, target_url, capsys):
+    # Prisma's DATABASE_URL carries ?schema=public, which libpq itself rejects; every connection goes through pg.connect.
+    url = target_url + "?schema=public"
+    assert main(["import", "-q", "--source", str(dataset), "--target", url]) == 0
+    assert main(["verify", "-q", "--source", str(dataset), "--target", url]) == 0
+    assert "no differences" in capsys.readouterr().out
