@@ -47,13 +47,19 @@ SETTINGS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
 CASTS = {"datetime": 'type datetime to "timestamp(3)" using prisma-epoch-ms-to-timestamp',
          "json": "type jsonb to jsonb using prisma-json-to-text"}
 TOOLS = {"ours": "ours import+verify", "ours_no_verify": "ours load only (--no-verify)",
-         "pgloader": "pgloader load only"}
+         "pgloader": "pgloader load only", "pgloader_drop_indexes": "pgloader + drop indexes"}
+# pgloader as issue 2 specifies it (data only into the Prisma schema, prefetch rows 10000): it loads with the
+# schema's indexes and foreign keys in place. "drop indexes" is our addition, not the issue's: pgloader then
+# drops them and rebuilds them after the load, as our import does, and is faster. Both run in every round.
+_PGLOADER_COMMON = "reset sequences, quote identifiers, prefetch rows = 10000"
+PGLOADER_OPTIONS = {"pgloader": f"data only, {_PGLOADER_COMMON}",
+                    "pgloader_drop_indexes": f"data only, drop indexes, {_PGLOADER_COMMON}"}
 TARGET_RATIO, TARGET_VERIFY_SHARE, TARGET_PEAK_MB, FLAT_GROWTH = 1.5, 0.50, 150.0, 0.20
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    needed = ["/usr/bin/time"] + (["pgloader"] if "pgloader" in args.tools else [])
+    needed = ["/usr/bin/time"] + (["pgloader"] if any(t in PGLOADER_OPTIONS for t in args.tools) else [])
     missing = [tool for tool in needed if not shutil.which(tool)]
     if missing:
         print(f"error: {', '.join(missing)} not found; `./dev bench` installs them "
@@ -87,15 +93,16 @@ def _parse(argv):
     ap.add_argument("--sizes", help="comma-separated dataset sizes, e.g. 100000,1000000 (overrides --tasks)")
     ap.add_argument("--dataset", type=Path, help="use this Prisma SQLite file instead of generating one")
     ap.add_argument("--runs", type=int, default=2, help="runs per tool and size (default 2)")
-    ap.add_argument("--tools", default="ours,pgloader", help="ours and/or pgloader (default both)")
+    ap.add_argument("--tools", default="ours,pgloader,pgloader_drop_indexes",
+                    help="any of ours, pgloader, pgloader_drop_indexes (default all three)")
     ap.add_argument("--no-json-cast", dest="casts", action="store_const", const=["datetime"],
                     default=["datetime", "json"], help="give pgloader only the DateTime cast (loses Task rows)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/import_bench"), help="datasets, logs, reports")
     ap.add_argument("--json", type=Path, metavar="FILE", help="also write every figure to FILE")
     args = ap.parse_args(argv)
     args.tools = [t.strip() for t in args.tools.split(",")]
-    if not set(args.tools) <= {"ours", "pgloader"} or args.runs < 1:
-        ap.error("--tools takes ours and/or pgloader; --runs must be at least 1")
+    if not set(args.tools) <= {"ours", *PGLOADER_OPTIONS} or args.runs < 1:
+        ap.error("--tools takes ours, pgloader and/or pgloader_drop_indexes; --runs must be at least 1")
     args.sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.tasks]
     if args.dataset and len(args.sizes) > 1:
         ap.error("--dataset is one size; leave out --sizes")
@@ -128,7 +135,7 @@ def bench_size(cluster: Cluster, source: Path, tasks: int, args) -> dict:
             "runs": {}}
     subprocess.run(["cat", str(source)], stdout=subprocess.DEVNULL, check=True)  # same warm page cache for all
     plan = [t for t in ("ours", "ours_no_verify") if "ours" in args.tools] + \
-           (["pgloader"] if "pgloader" in args.tools else [])
+           [t for t in PGLOADER_OPTIONS if t in args.tools]
     for run in range(args.runs):
         for tool in plan:
             db = f"{tool}_{tasks}_{run}"
@@ -136,15 +143,15 @@ def bench_size(cluster: Cluster, source: Path, tasks: int, args) -> dict:
             before = schema_objects(url)
             log = args.workdir / f"{db}.log"
             cpu = cpu_snapshot(cluster.datadir)
-            if tool == "pgloader":
-                result = run_pgloader(source, url, log, args.casts)
+            if tool in PGLOADER_OPTIONS:
+                result = run_pgloader(source, url, log, args.casts, PGLOADER_OPTIONS[tool])
             else:
                 result = run_ours(source, url, log, verify=tool == "ours")
             result.update(cpu_split(cluster.datadir, cpu, result["client_cpu"]))
             result.update(check_counts(url, counts))
             missing = sorted(before - schema_objects(url))
             result.update(schema_ok=not missing, schema_missing=missing)
-            if tool == "pgloader":
+            if tool in PGLOADER_OPTIONS:
                 result.update(verify_content(source, url, args.workdir / f"{db}.verify.json"))
             size["runs"].setdefault(tool, []).append(result)
             print(f"  {tasks} tasks, run {run + 1}, {tool}: {_one_line(result)}", flush=True)
@@ -181,10 +188,11 @@ def run_ours(source: Path, url: str, log: Path, verify: bool) -> dict:
     return result
 
 
-def run_pgloader(source: Path, url: str, log: Path, casts: list[str]) -> dict:
+def run_pgloader(source: Path, url: str, log: Path, casts: list[str], options: str) -> dict:
     template = string.Template((PGLOADER_DIR / "prisma.load").read_text())
     load = log.with_suffix(".load")
-    load.write_text(template.substitute(source=source, target=url, casts=", ".join(CASTS[c] for c in casts)))
+    load.write_text(template.substitute(source=source, target=url, options=options,
+                                        casts=", ".join(CASTS[c] for c in casts)))
     cmd = ["pgloader", "--root-dir", str(log.parent / "pgloader-root"),
            "--load-lisp-file", str(PGLOADER_DIR / "transforms.lisp"), str(load)]
     result = timed(cmd, log)
@@ -233,14 +241,16 @@ def _all_or_none(values: list):
 def derived(summary: dict) -> dict:
     """Verification's share of the load and the speed ratio against pgloader, from the medians."""
     out = {}
-    ours, load_only, pgl = summary.get("ours"), summary.get("ours_no_verify"), summary.get("pgloader")
+    ours, load_only = summary.get("ours"), summary.get("ours_no_verify")
     if ours and load_only:
         out["verify_share_measured"] = round(ours["median_wall"] / load_only["median_wall"] - 1, 3)
         if ours["verify_seconds"] is not None and ours["load_seconds"]:
             out["verify_share_reported"] = round(ours["verify_seconds"] / ours["load_seconds"], 3)
-    if ours and pgl:
-        out["ratio_median"] = round(ours["median_rows_per_s"] / pgl["median_rows_per_s"], 2)
-        out["ratio_best"] = round(ours["best_rows_per_s"] / pgl["best_rows_per_s"], 2)
+    for peer, suffix in (("pgloader", ""), ("pgloader_drop_indexes", "_drop_indexes")):
+        pgl = summary.get(peer)
+        if ours and pgl:
+            out["ratio_median" + suffix] = round(ours["median_rows_per_s"] / pgl["median_rows_per_s"], 2)
+            out["ratio_best" + suffix] = round(ours["best_rows_per_s"] / pgl["best_rows_per_s"], 2)
     return out
 
 
@@ -248,6 +258,8 @@ def targets(sizes: list[dict]) -> list[dict]:
     """Issue 2's targets, judged on the largest size (memory on every size)."""
     big = max(sizes, key=lambda s: s["tasks"])
     rows = [("ours(import+verify) rows/s / pgloader load-only rows/s (median)", big.get("ratio_median"),
+             f">= {TARGET_RATIO}", lambda v: v >= TARGET_RATIO),
+            ("the same against pgloader + drop indexes (our addition; median)", big.get("ratio_median_drop_indexes"),
              f">= {TARGET_RATIO}", lambda v: v >= TARGET_RATIO),
             ("verification adds to the load (measured: with vs --no-verify)", big.get("verify_share_measured"),
              f"<= {TARGET_VERIFY_SHARE:.0%}", lambda v: v <= TARGET_VERIFY_SHARE)]
@@ -260,7 +272,7 @@ def targets(sizes: list[dict]) -> list[dict]:
         rows.append((f"peak RSS growth {small['tasks']:,} -> {big['tasks']:,} tasks", round(growth, 3),
                      f"<= {FLAT_GROWTH:.0%} (flat)", lambda v: v <= FLAT_GROWTH))
     return [{"target": name, "value": value, "goal": goal, "met": value is not None and ok(value)}
-            for name, value, goal, ok in rows]
+            for name, value, goal, ok in rows if value is not None or "our addition" not in name]
 
 
 # -- printing ----------------------------------------------------------------------------------------------
@@ -295,9 +307,10 @@ def print_size(size: dict) -> None:
               f"{s['best_rows_per_s']:>8,} / {s['median_rows_per_s']:<8,} {s['peak_rss_mb']:>7.0f} {verify:>8} "
               f"{'-' if share is None else f'{share:.0%}':>7}  {verified:<8}  {rows} "
               f"(exit {','.join(map(str, s['exits']))})")
-    if "ratio_median" in size:
-        print(f"ratio ours(import+verify) / pgloader(load only), rows/s: {size['ratio_median']:.2f} (median), "
-              f"{size['ratio_best']:.2f} (best)")
+    for suffix, peer in (("", "pgloader(load only)"), ("_drop_indexes", "pgloader + drop indexes")):
+        if "ratio_median" + suffix in size:
+            print(f"ratio ours(import+verify) / {peer}, rows/s: {size['ratio_median' + suffix]:.2f} (median), "
+                  f"{size['ratio_best' + suffix]:.2f} (best)")
     if "verify_share_reported" in size:
         print(f"verification: +{size['verify_share_measured']:.0%} wall against --no-verify (measured: hashing "
               f"while streaming + the target side); the report's post-load step alone: "
@@ -305,7 +318,7 @@ def print_size(size: dict) -> None:
     others = {tool: s["other_cpu_max"] for tool, s in size["summary"].items()}
     print("CPU seconds used by other processes during a run (at most): "
           + ", ".join(f"{tool} {seconds:.2f}" for tool, seconds in others.items()))
-    for r in size["runs"].get("pgloader", []):
+    for r in [r for tool in PGLOADER_OPTIONS for r in size["runs"].get(tool, [])]:
         if r["verify_mismatches"] or r["verify_error"] or r["log_errors"]:
             print(f"pgloader: {r['log_errors']} ERROR line(s) in its log (first: {r['first_error']}); "
                   f"verify: {r['verify_mismatches'] or r['verify_error'] or 'no differences'}")

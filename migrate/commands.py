@@ -19,7 +19,7 @@ from .progress import Progress, QuietProgress, RichStderrProgress
 from .rows import RowConverter, no_cyclic_gc
 from .schema import plan as make_plan, read_target
 from .source import open_source
-from .verify import compare, source_digests, target_digests
+from .verify import Verification, compare, plan_columns, source_digests, target_digests
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_APP = ROOT / "tests" / "fixtures" / "app"
@@ -67,16 +67,23 @@ def import_(args) -> int:
     progress = _progress(args)
     with open_source(args.source) as source:
         the_plan = _planned(source, args.target)
-        result = import_data(source, args.target, the_plan, replace=args.replace, strip_nul=args.strip_nul,
-                             progress=progress, hashers=not args.no_verify)
-    verification = None
-    if not args.no_verify:
-        src = {t.table: (t.rows, t.digest) for t in result.tables}
-        verification = _verify_target(args.target, the_plan, src, progress)
-    out.print_import(result, verification)
-    out.write_json(args.json_report, out.import_dict(result, verification))
-    _raise_on_mismatch(verification)
+        try:  # verified inside the import's transaction: a difference rolls the import back
+            result = import_data(source, args.target, the_plan, replace=args.replace, strip_nul=args.strip_nul,
+                                 progress=progress, hashers=not args.no_verify, verify=not args.no_verify)
+        except VerificationFailed as exc:
+            _report_import(args, exc.report)
+            raise
+    _report_import(args, result)
     return 0
+
+
+def _report_import(args, result, timings: dict | None = None) -> None:
+    out.print_import(result, result.verification)
+    doc = out.import_dict(result, result.verification)
+    if timings is not None:
+        out.print_timings(timings)
+        doc["timings"] = timings
+    out.write_json(args.json_report, doc)
 
 
 def verify(args) -> int:
@@ -103,17 +110,13 @@ def _rows(source, tp, strip_nul: bool, progress: Progress):
             advance(len(batch))
 
 
-def _verify_target(target_url: str, the_plan, src: dict, progress: Progress, started: float | None = None):
-    """Hash the target side and compare; tables the source lacks must be empty on the target."""
-    started = time.perf_counter() if started is None else started
-    columns = {tp.target: tp.target_columns for tp in the_plan.tables}
-    for name in the_plan.untouched:
-        table = the_plan.target.tables[name]
-        columns[name] = [(c.name, c.kind) for c in table.columns if c.kind]
-        src[name] = (0, 0)
+def _verify_target(target_url: str, the_plan, src: dict, progress: Progress, started: float):
+    """Hash the target side and compare; tables that get no rows from the source must be empty."""
+    columns = plan_columns(the_plan)
+    src.update({name: (0, 0) for name in columns if name not in src})
     progress.status(f"verifying {len(columns)} tables on the target ...")
     tgt = target_digests(target_url, columns, jobs=VERIFY_JOBS)
-    return out.Verification(src, tgt, compare(src, tgt), time.perf_counter() - started)
+    return Verification(src, tgt, compare(src, tgt), time.perf_counter() - started)
 
 
 def _raise_on_mismatch(verification) -> None:
@@ -141,16 +144,14 @@ def rehearse(args) -> int:
             url = cluster.create_database("rehearsal")
         with _timed(timings, "prisma migrate deploy", progress):
             migrate_deploy(app, url)
-        with _timed(timings, "import", progress), open_source(source) as src:
+        with _timed(timings, "import and verify", progress), open_source(source) as src:
             the_plan = _planned(src, url)
-            result = import_data(src, url, the_plan, progress=progress)
-        with _timed(timings, "verify", progress):
-            digests = {t.table: (t.rows, t.digest) for t in result.tables}
-            verification = _verify_target(url, the_plan, digests, progress)
-    out.print_import(result, verification)
-    out.print_timings(timings)
-    out.write_json(args.json_report, {**out.import_dict(result, verification), "timings": timings})
-    _raise_on_mismatch(verification)
+            try:
+                result = import_data(src, url, the_plan, progress=progress, verify=True)
+            except VerificationFailed as exc:
+                _report_import(args, exc.report)
+                raise
+    _report_import(args, result, timings)
     return 0
 
 

@@ -56,12 +56,14 @@ class TargetError(MigrateError):
 
 
 class VerificationFailed(MigrateError):
-    """Counts or content hashes differ between source and target; ``.mismatches`` lists them."""
+    """Counts or content hashes differ between source and target; ``.mismatches`` lists them. Raised by an
+    import, the import was rolled back and ``.report`` is its ImportReport."""
 
     exit_code = 3
 
-    def __init__(self, mismatches: list):
+    def __init__(self, mismatches: list, report=None):
         self.mismatches = mismatches
+        self.report = report
         names = ", ".join(m.table for m in mismatches)
         super().__init__(f"verification found differences in {len(mismatches)} table(s): {names}")
 

@@ -17,13 +17,14 @@ import psycopg
 from psycopg import errors as pgerrors, sql
 from psycopg.adapt import Dumper
 
-from .errors import SourceError, TargetError
+from .errors import SourceError, TargetError, VerificationFailed
 from .pg import connect
 from .plan import Plan, TablePlan
 from .progress import Progress
 from .rows import RowConverter, no_cyclic_gc
 from .schema import TargetSchema, read_target
 from .source import Source
+from .verify import Verification, compare, pg_table_digest, plan_columns
 
 LOCK_TIMEOUT = "30s"  # a running app holding locks should fail the import, not hang it
 # Measured (bench/import_variants.py, 100k tasks, 2 cores): binary COPY takes ~35 % less client CPU and
@@ -60,6 +61,8 @@ class ImportReport:
     rebuild_seconds: float = 0.0  # constraints and indexes
     replaced: bool = False        # the target had rows and was emptied first
     sequences: dict[str, int | None] = field(default_factory=dict)  # value set; None: empty, restarted
+    verification: Verification | None = None  # with verify=True: both sides' digests, compared before COMMIT
+    committed: bool = False
 
     @property
     def rows(self) -> int:
@@ -76,7 +79,7 @@ class ImportReport:
 
 def import_data(source: Source, target_url: str, plan: Plan, replace: bool = False, strip_nul: bool = False,
                 progress: Progress | None = None, hashers: bool | Callable = True,
-                analyze: bool = True) -> ImportReport:
+                analyze: bool = True, verify: bool = False) -> ImportReport:
     """Copy every planned table from ``source`` into the target in one transaction.
 
     :param replace: empty a target that has rows (in the same transaction) instead of refusing.
@@ -84,10 +87,16 @@ def import_data(source: Source, target_url: str, plan: Plan, replace: bool = Fal
     :param hashers: True: the source digest of each table (``verify.TableHasher``'s, of the rows sent),
         from a helper process on big sources, else from the rows as they are sent; False: no hashing;
         or a factory ``(kinds, *, table, columns) -> hasher`` with ``.add(row)`` and ``.digest``.
+    :param verify: hash the target inside the transaction and compare it with the source digests before
+        COMMIT (needs ``hashers=True``); the result is ``report.verification``.
     :raises SchemaError: the plan has problems.  :raises ConversionError, SourceError, TargetError:
         and then the target is unchanged.
+    :raises VerificationFailed: the two sides differ; the import was rolled back (``.report`` tells what
+        was sent and both sides' digests).
     """
     plan.check()
+    if verify and hashers is not True:
+        raise ValueError("verify=True needs the source digests: hashers=True")
     progress = progress or Progress()
     report = ImportReport()
     started = time.perf_counter()
@@ -106,19 +115,49 @@ def import_data(source: Source, target_url: str, plan: Plan, replace: bool = Fal
                                                          progress))
                 t1 = time.perf_counter()
                 _rebuild(conn, dropped, progress)
-                report.copy_seconds, report.rebuild_seconds = t1 - t0, time.perf_counter() - t1
+                t2 = time.perf_counter()
+                report.copy_seconds, report.rebuild_seconds = t1 - t0, t2 - t1
+                # Hashed after the rebuild: the niced helper finishes the source digests on the core that the
+                # (single-process) index builds leave idle, and PostgreSQL's parallel workers then get both.
+                target_side = _hash_target(conn, plan, progress) if verify else None
+                hashed = time.perf_counter() - t2
                 report.sequences = _reset_sequences(conn, target)
                 if background:  # before COMMIT: a failed or disagreeing helper rolls the import back
                     if analyze and not background.done():  # spend the wait on ANALYZE, a core is idle
                         analyze = not _analyze_before_commit(conn, target, [tp.target for tp in plan.tables],
                                                              progress)
                     _take_digests(report, background, progress)
-            report.seconds = time.perf_counter() - started
+                if verify:
+                    report.verification = _compare(report, plan, target_side, hashed)
+            report.seconds, report.committed = time.perf_counter() - started, True
             if analyze:
                 _analyze(conn, target, [tp.target for tp in plan.tables], progress)
     except psycopg.Error as exc:  # anything not named above: permissions, a lost connection, ...
         raise TargetError(f"the import failed and was rolled back: {_describe(exc)}") from exc
+    except VerificationFailed as exc:
+        report.seconds = time.perf_counter() - started
+        exc.report = report
+        raise
     return report
+
+
+def _hash_target(conn, plan: Plan, progress: Progress) -> dict[str, tuple[int, int]]:
+    """``{table: (count, digest)}`` of the rows this transaction wrote. One query per table: PostgreSQL runs
+    each with parallel workers (max_parallel_workers_per_gather), which see the transaction's own rows."""
+    columns = plan_columns(plan)
+    progress.status(f"hashing {len(columns)} tables on the target, before COMMIT")
+    return {name: pg_table_digest(conn, name, cols, schema=plan.target.schema) for name, cols in columns.items()}
+
+
+def _compare(report: ImportReport, plan: Plan, target_side: dict, seconds: float) -> Verification:
+    """Both sides compared; raises VerificationFailed on a difference, which rolls the import back."""
+    source_side = {t.table: (t.rows, t.digest) for t in report.tables}
+    source_side.update({name: (0, 0) for name in target_side if name not in source_side})  # get no rows
+    verification = Verification(source_side, target_side, compare(source_side, target_side), seconds)
+    if verification.mismatches:
+        report.verification = verification
+        raise VerificationFailed(verification.mismatches)
+    return verification
 
 
 @contextlib.contextmanager

@@ -206,6 +206,26 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+def plan_columns(plan) -> dict[str, list[tuple[str, str]]]:
+    """``{target table: [(column, kind), ...]}`` to hash for an import plan (plan.Plan): each planned table's
+    columns in the order its rows carry them; target tables that get no rows (no source table, or a JSON
+    export's empty array) with all their hashable columns, since they must then be empty."""
+    columns = {tp.target: tp.target_columns for tp in plan.tables if tp.columns}
+    for name in [tp.target for tp in plan.tables if not tp.columns] + list(plan.untouched):
+        columns[name] = [(c.name, c.kind) for c in plan.target.tables[name].columns.values() if c.kind]
+    return columns
+
+
+@dataclass
+class Verification:
+    """Both sides' ``{table: (count, digest)}``, the tables that differ, and the time it took."""
+
+    source: dict
+    target: dict
+    mismatches: list
+    seconds: float
+
+
 @dataclass(frozen=True)
 class Mismatch:
     """One table whose counts or contents differ; a count is None when the table is missing on that side."""

@@ -40,17 +40,19 @@ def test_tiny_run_reports_both_tools_with_matching_counts(tmp_path):
     proc, doc = _run(tmp_path)
     (size,) = doc["sizes"]
     assert size["tasks"] == 2000 and size["rows"] == sum(size["source_counts"].values())
-    assert set(size["runs"]) == {"ours", "ours_no_verify", "pgloader"}
+    assert set(size["runs"]) == {"ours", "ours_no_verify", "pgloader", "pgloader_drop_indexes"}
     for tool, (run,) in size["runs"].items():
         assert run["exit"] == 0, tool
         assert run["counts_ok"] and run["target_rows"] == size["rows"], (tool, run["count_differences"])
         assert run["schema_ok"], (tool, run["schema_missing"])
         assert run["wall"] > 0 and run["peak_rss_mb"] >= run["largest_process_rss_mb"] > 0
     assert size["runs"]["ours"][0]["verified"] is True
-    assert size["runs"]["pgloader"][0]["verified"] is True, size["runs"]["pgloader"][0]["verify_mismatches"]
-    assert size["ratio_median"] > 0 and "verify_share_measured" in size
+    for peer in ("pgloader", "pgloader_drop_indexes"):
+        assert size["runs"][peer][0]["verified"] is True, size["runs"][peer][0]["verify_mismatches"]
+    assert size["ratio_median"] > 0 and size["ratio_median_drop_indexes"] > 0 and "verify_share_measured" in size
     assert {t["target"].split(" ")[0] for t in doc["targets"]} >= {"ours(import+verify)", "verification", "client"}
-    assert "pgloader load only" in proc.stdout and "ratio ours(import+verify)" in proc.stdout
+    assert "pgloader load only" in proc.stdout and "pgloader + drop indexes" in proc.stdout
+    assert "ratio ours(import+verify) / pgloader + drop indexes" in proc.stdout
 
 
 @pytest.mark.slow

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
+import random
+import struct
 from decimal import Decimal
 
+import orjson
 import psycopg
 import pytest
 from psycopg import sql
@@ -161,3 +166,147 @@ def test_a_one_millisecond_change_changes_a_timestamps_text():
     at = dt.datetime(2025, 1, 7, 16, 7, 0, 123000)
     assert text(at) != text(at + dt.timedelta(milliseconds=1))
     assert text(dt.datetime(2000, 1, 1)) != text(dt.datetime(1999, 12, 31, 23, 59, 59, 999999))
+
+
+# -- jsonb_text against PostgreSQL on generated documents -------------------------------------------
+# Keys of equal UTF-8 length in different scripts ("abc", "éa", "日"; "abcd", "éé", "😀", "日a"), empty
+# keys, and keys and strings holding what the fast path must notice: separators, brackets, quotes, signs.
+GEN_KEYS = ["", "a", "b", "Z", "aa", "ab", "ba", "abc", "éa", "日", "abcd", "éé", "日a", "a日", "😀", "😀a", "ü",
+            "ref", "labels", "nested", "source", "x y", "a,b", "k:v", "{[", 'q"', "back\\slash", "tab\t", "\x7f"]
+GEN_STRINGS = ["", "plain", "  padded  ", "comma, semi; pipe |", "C:\\temp\\", "line\nbreak", "crlf\r\n", "tab\t",
+               'quote " and \\', "{[brackets]}", "e-5 e+5 -0.0 1e2", "\\u0000 as text", "\x01\x08\x0b\x0c\x1f\x7f",
+               "naïve café", "日本語", "emoji 👩\u200d💻🎉", "\u2028\u2029", "\ufeff", "/slash/", "\\"]
+GEN_NUMBERS = ["0", "-0", "7", "-7", "0.0", "-0.0", "-0.000", "1.50", "100.0", "1e2", "1E-7", "1.5e+300", "2.5E-7",
+               "0.00001", "0.0001", "1e16", "12345678901234567.0", str(2**63 - 1), str(-2**63), str(2**64 - 1),
+               str(2**64), str(-2**63 - 1), "123456789012345678901234567890", "123456789012345678901234567890.5",
+               "0.1", "0.30000000000000004", "0.10000000000000001", "1.7976931348623157e308", "5e-324", "-1.5"]
+
+
+def _random_float(rng: random.Random) -> float:
+    while True:  # any finite double (every exponent), or one of a common size
+        value = struct.unpack(">d", rng.getrandbits(64).to_bytes(8, "big"))[0]
+        if math.isfinite(value):
+            return value if rng.random() < 0.5 else round(value % 1000, rng.randint(0, 4)) * rng.choice([1, -1])
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> object:
+    roll = rng.random()
+    if depth < 4 and roll < 0.25:
+        return {rng.choice(GEN_KEYS): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 5))}
+    if depth < 4 and roll < 0.4:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return rng.choice([None, True, False, rng.choice(GEN_STRINGS), rng.randint(-2**63, 2**64 - 1),
+                       rng.randint(-1000, 1000), _random_float(rng)])
+
+
+def _reshaped(rng: random.Random, template: object) -> object:
+    """A value of ``template``'s shape with other scalars; now and then a part of another shape."""
+    if rng.random() < 0.03:
+        return _random_value(rng, 2)
+    if isinstance(template, dict):
+        return {key: _reshaped(rng, item) for key, item in template.items()}
+    if isinstance(template, list):
+        return [_reshaped(rng, item) for item in template] + [_random_value(rng, 3)] * (rng.random() < 0.1)
+    return _random_value(rng, 4)
+
+
+def _string_token(rng: random.Random, text: str) -> str:
+    """``text`` as a JSON string, each character escaped or not in any way JSON allows."""
+    out = []
+    for ch in text:
+        code, roll = ord(ch), rng.random()
+        if ch in '"\\' and roll < 0.5:
+            out.append("\\" + ch)
+        elif ch in '"\\' or code < 0x20 or roll < 0.1:
+            units = [code] if code < 0x10000 else [0xD800 + (code - 0x10000 >> 10), 0xDC00 + (code & 0x3FF)]
+            out.append("".join(rng.choice(["\\u%04x", "\\u%04X"]) % unit for unit in units))
+        else:
+            out.append("\\/" if ch == "/" and roll < 0.5 else ch)
+    return '"' + "".join(out) + '"'
+
+
+def _random_text(rng: random.Random, depth: int = 0) -> str:
+    """Free-form JSON: whitespace everywhere, duplicate keys, numbers in every form, escapes."""
+    def ws() -> str:
+        return rng.choice(["", "", " ", "\n", "\t ", "\r\n  "])
+    roll = rng.random()
+    if depth < 4 and roll < 0.3:
+        members = [f"{ws()}{_string_token(rng, rng.choice(GEN_KEYS[:8]))}{ws()}:{ws()}{_random_text(rng, depth + 1)}"
+                   for _ in range(rng.randint(0, 5))]
+        return "{" + ",".join(members) + ws() + "}"
+    if depth < 4 and roll < 0.45:
+        return "[" + ",".join(ws() + _random_text(rng, depth + 1) + ws() for _ in range(rng.randint(0, 4))) + "]"
+    token = rng.choice([rng.choice(GEN_NUMBERS), _string_token(rng, rng.choice(GEN_STRINGS + GEN_KEYS)),
+                        "true", "false", "null", orjson.dumps(_random_float(rng)).decode(), repr(_random_float(rng))])
+    return ws() + token + ws()
+
+
+def _generated_documents(seed: int) -> list[str]:
+    rng = random.Random(seed)
+    templates = [_random_value(rng, 1) for _ in range(40)]
+    templates = [t for t in templates if isinstance(t, (dict, list))][:12]
+    docs = [orjson.dumps(_reshaped(rng, rng.choice(templates))).decode() for _ in range(1500)]  # as Prisma writes
+    for _ in range(700):
+        value = _random_value(rng)
+        docs.append(rng.choice([orjson.dumps(value).decode(), json.dumps(value),
+                                json.dumps(value, ensure_ascii=False, indent=rng.choice([None, 1]))]))
+    docs += [_random_text(rng) for _ in range(700)]
+    wide = orjson.dumps({f"k{i}": [i, {"b": i, "a": str(i)}] for i in range(300)}).decode()  # too big to compile
+    deep = '{"a":' * 300 + "[1.50]" + "}" * 300  # deeper than orjson writes
+    return docs + [wide, wide, deep, deep]
+
+
+def _postgres_jsonb_texts(pg, docs: list[str]) -> list[str]:
+    rows = pg.execute("SELECT d::jsonb::text FROM unnest(%s::text[]) WITH ORDINALITY AS t(d, i) ORDER BY i",
+                      (docs,)).fetchall()
+    return [row[0] for row in rows]
+
+
+def _mismatches(docs: list[str], expected: list[str]) -> list[tuple[str, str, str]]:
+    return [(doc, jsonb_text(doc), want) for doc, want in zip(docs, expected) if jsonb_text(doc) != want]
+
+
+def test_jsonb_text_matches_postgres_on_thousands_of_generated_documents(pg, monkeypatch):
+    docs = _generated_documents(seed=20250107)
+    expected = _postgres_jsonb_texts(pg, docs)
+    monkeypatch.setattr(canonical, "_PLANS", {})
+    monkeypatch.setattr(canonical, "_KEY_ORDERS", {})
+    assert _mismatches(docs, expected)[:5] == []
+    # again with caches that fill up at once: plans are dropped and recompiled, key orders no longer kept
+    monkeypatch.setattr(canonical, "_PLANS", {})
+    monkeypatch.setattr(canonical, "_MAX_PLANS", 3)
+    monkeypatch.setattr(canonical, "_MAX_KEY_ORDERS", 0)
+    assert _mismatches(docs, expected)[:5] == []
+
+
+def test_jsonb_text_stays_right_when_a_compiled_shape_changes(pg, monkeypatch):
+    monkeypatch.setattr(canonical, "_PLANS", {})
+    shape = '{"b":%s,"aa":[1,2],"c":{"y":1,"x":2}}'
+    docs = [shape % 1, shape % 2,  # the second compiles the shape
+            shape % '{"z":1,"w":2}', shape % '[{"z":1,"w":2}]', shape % '"{[:,"', shape % '"x, y: z"',
+            '{"b":1,"aa":[{"z":1,"w":2}],"c":{"y":1,"x":2}}', '{"b":1,"aa":{"z":1},"c":{"y":1,"x":2}}',
+            '{"b":1,"aa":[1],"c":{"x":1,"y":2}}', '{"b":1,"aa":[1],"c":[2]}', '{"b":1,"aa":[1],"c":{"y":1}}',
+            '[1,{"b":2,"a":1}]', '[2,{"b":2,"a":1}]', '[3,{"b":[{"d":1,"c":2}],"a":1}]', '[4,{"a":1}]']
+    assert _mismatches(docs, _postgres_jsonb_texts(pg, docs)) == []
+
+
+@pytest.mark.parametrize("doc", ['"\\u0000"', '["a\\u0000b"]', '{"\\u0000":1}', '"\\\\\\u0000"', '"\\ud800"',
+                                 '"\\udc00"', '["\\ud83d x"]', '{"\\ude00":1}', '"\\ud83d\\ud83d"'])
+def test_jsonb_text_rejects_nul_and_unpaired_surrogates_as_jsonb_does(pg, doc):
+    with pytest.raises(ValueError):
+        jsonb_text(doc)
+    with pytest.raises(psycopg.errors.DataError):
+        with pg.transaction():
+            pg.execute("SELECT %s::jsonb", (doc,))
+
+
+def test_jsonb_text_compiles_a_repeated_shape_for_its_later_documents(monkeypatch):
+    monkeypatch.setattr(canonical, "_PLANS", {})
+    clean_text, uncompiled = canonical._clean_text, []
+    # a document that finds no compiled plan (or whose plan proves wrong) is walked, then spaced by this
+    monkeypatch.setattr(canonical, "_clean_text", lambda *args: uncompiled.append(args) or clean_text(*args))
+    for i in range(4):
+        jsonb_text('{"source":"import","ref":%d,"labels":["a","b"],"nested":{"ok":true,"ratio":0.5,"none":null}}' % i)
+        jsonb_text('{"b":[{"d":%d,"c":2},[1,{"f":1,"e":2}]],"a":{"y":[],"x":"x, y: z"}}' % i)  # a list walked
+        jsonb_text('[%d,"x",null,1.5,{"deep":[true],"b":{}}]' % i)
+    assert len(uncompiled) == 3  # each shape's first document only: the second compiles it

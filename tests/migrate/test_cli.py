@@ -41,6 +41,32 @@ def test_import_then_verify_report_no_differences_and_exit_0(dataset, target_url
     assert "no differences" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("helper", [False, True], ids=["hashed-in-stream", "hashed-by-helper"])
+def test_import_that_does_not_verify_is_rolled_back_and_exits_3(dataset, target_url, capsys, tmp_path,
+                                                                monkeypatch, helper):
+    assert main(["import", "-q", "--source", str(dataset), "--target", target_url]) == 0  # what must survive
+    # A trigger in the target rewrites one row as COPY stores it: the data that would commit is not the source's.
+    with psycopg.connect(target_url) as conn:
+        conn.execute("""CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$
+                        BEGIN IF NEW.id = 7 THEN NEW.title := upper(NEW.title) || '!'; END IF; RETURN NEW; END $$;
+                        CREATE TRIGGER shout BEFORE INSERT ON "Task" FOR EACH ROW EXECUTE FUNCTION shout()""")
+    if helper:  # the source digests then come from the helper process, as for big sources
+        monkeypatch.setattr("migrate.load.BACKGROUND_HASH_ROWS", 1)
+    before = snapshot(target_url)
+    report = tmp_path / "import.json"
+    capsys.readouterr()
+    assert main(["import", "-q", "--replace", "--source", str(dataset), "--target", target_url,
+                 "--json-report", str(report)]) == 3
+    captured = capsys.readouterr()
+    assert "differs: Task: same 300 rows, but their contents differ" in captured.out
+    assert "rolled back: nothing was imported" in captured.out
+    assert captured.err.startswith("error: verification found differences in 1 table(s): Task")
+    assert snapshot(target_url) == before
+    doc = json.loads(report.read_text())
+    assert doc["committed"] is False and doc["verification"]["mismatches"] == [
+        "Task: same 300 rows, but their contents differ"]
+
+
 def sample_counts(path) -> dict:
     import sqlite3
     with sqlite3.connect(path) as conn:
