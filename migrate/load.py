@@ -258,9 +258,10 @@ def _copy_table(conn, source: Source, tp: TablePlan, target: TargetSchema, strip
     started = time.perf_counter()
     if not tp.columns:  # a JSON export's empty array: no keys known, no rows to send, digest of nothing
         return TableReport(tp.target, 0, 0.0, 0, 0 if make_hasher else None)
-    converter = RowConverter(tp, source.flavour, strip_nul)
     hasher = make_hasher(tp.kinds, table=tp.target, columns=[c.target.name for c in tp.columns]) \
         if make_hasher else None
+    # An in-stream hasher needs the converted values; without one, timestamps go in their wire form.
+    converter = RowConverter(tp, source.flavour, strip_nul, wire=COPY_BINARY and hasher is None)
     columns = sql.SQL(", ").join(sql.Identifier(c.target.name) for c in tp.columns)
     options = sql.SQL(", ").join(sql.SQL(o) for o in ("FORMAT BINARY" if COPY_BINARY else "FORMAT TEXT",
                                                        "FREEZE" if COPY_FREEZE else "FREEZE false"))
@@ -269,7 +270,7 @@ def _copy_table(conn, source: Source, tp: TablePlan, target: TargetSchema, strip
     try:
         with progress.table(tp.target, tp.rows) as advance, conn.cursor() as cur, cur.copy(stmt) as copy:
             if COPY_BINARY:  # binary COPY applies no casts: say which type each value is sent as
-                copy.set_types([c.target.wire for c in tp.columns])
+                copy.set_types(converter.wire_types())
             write, hash_rows = copy.write_row, _batch_hasher(hasher)
             for batch in converter.batches(source):
                 deque(map(write, batch), 0)  # runs the loop in C

@@ -30,12 +30,11 @@ from . import errors
 from .canonical import NULL, jsonb_text, value_text
 from .convert import NulCounter, column_converter
 from .plan import TablePlan
-from .rows import RowConverter, no_cyclic_gc
+from .rows import US_BEFORE_PG_EPOCH, RowConverter, no_cyclic_gc
 from .schema import Column
 from .source import Source, open_source
 from .verify import sum_row_hashes, to_signed64
 
-_US_BEFORE_PG_EPOCH = 946_684_800_000_000  # microseconds from 1970-01-01 to 2000-01-01
 SEP_ESCAPED = "\\x1f"  # canonical.SEP as written inside the generated f-string
 # The helper yields to the import's own process and to PostgreSQL: the digests are needed only at COMMIT, and
 # the index rebuild before it leaves a core idle where the helper finishes (measured in sourcehash's docstring).
@@ -100,7 +99,7 @@ def raw_row_text_function(table: TablePlan, flavour: str, strip_nul: bool = Fals
     JSON export, goes through the column's complete converter first (which raises on what it refuses).
     """
     nul = NulCounter(strip_nul)
-    namespace = {"N": NULL, "NUL": "\x00", "ESCAPE": "\\u", "US2000": _US_BEFORE_PG_EPOCH, "JSONB": _jsonb_or,
+    namespace = {"N": NULL, "NUL": "\x00", "ESCAPE": "\\u", "US2000": US_BEFORE_PG_EPOCH, "JSONB": _jsonb_or,
                  "NUMERIC": _numeric_of_float, "DOUBLE": struct.Struct(">d").pack}
     fields = []
     for i, cm in enumerate(table.columns):

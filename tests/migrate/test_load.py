@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -85,6 +86,42 @@ def test_json_export_and_sqlite_file_of_the_same_data_import_identically(tmp_pat
     from_json, from_sqlite = snapshot(other)["rows"], snapshot(target_url)["rows"]
     del from_json["_prisma_migrations"], from_sqlite["_prisma_migrations"]  # applied at different times
     assert from_json == from_sqlite and len(from_json["Task"]) == 80
+
+
+def test_timestamps_sent_in_wire_form_land_as_the_datetimes_would(tmp_path, target_url, make_target):
+    # Without an in-stream hasher, DateTimes go as microseconds since 2000 (rows.WIRE_TYPES): same rows.
+    sample.make_dataset(tmp_path / "d.db", 120, mixed_dates=True, seed=9)
+    datetimes = make_target()
+    run_import(tmp_path / "d.db", datetimes)  # small: hashed in-stream, so sent as datetimes
+    run_import(tmp_path / "d.db", target_url, hashers=False)
+    wire, plain = snapshot(target_url)["rows"], snapshot(datetimes)["rows"]
+    del wire["_prisma_migrations"], plain["_prisma_migrations"]
+    assert wire == plain and len(wire["Task"]) == 120
+
+
+@pytest.mark.parametrize("wire", [False, True], ids=["datetimes", "wire-form"])
+def test_every_timestamp_type_and_precision_takes_every_stored_form(tmp_path, pg_url, wire):
+    apply_sql(pg_url, 'CREATE TABLE "_prisma_migrations" (id text); CREATE TABLE "T" (id int PRIMARY KEY, '
+                      '"a" timestamp(3), "b" timestamp(0), "c" timestamptz(3), "d" timestamptz(1), "e" timestamp)')
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute('CREATE TABLE "T" (id INTEGER PRIMARY KEY, a DATETIME, b DATETIME, c DATETIME, d DATETIME, '
+                     'e DATETIME)')
+        stored = [1736266020123, -5, 0, 1736266020999, "2025-01-07T16:07:00.5+05:30", "2025-01-07 16:07:00",
+                  "1899-12-31T23:59:59.999Z", 4102444800000, None]  # ints inside and outside the fast range
+        conn.executemany('INSERT INTO "T" VALUES (?, ?, ?, ?, ?, ?)', [(i, v, v, v, v, v) for i, v in enumerate(stored)])
+    conn.close()
+    run_import(db, pg_url, hashers=not wire)
+    got = fetch(pg_url, 'SELECT a::text, b::text, c AT TIME ZONE \'UTC\', d AT TIME ZONE \'UTC\', e FROM "T" ORDER BY id')
+    with psycopg.connect(pg_url) as conn:  # what PostgreSQL itself makes of the same instants
+        want = conn.execute(
+            "SELECT x::timestamp(3)::text, x::timestamp(0)::text, x::timestamptz(3) AT TIME ZONE 'UTC', "
+            "x::timestamptz(1) AT TIME ZONE 'UTC', x FROM unnest(%s::timestamp[]) WITH ORDINALITY u(x, n) ORDER BY n",
+            ([datetime(2025, 1, 7, 16, 7, 0, 123000), datetime(1969, 12, 31, 23, 59, 59, 995000),
+              datetime(1970, 1, 1), datetime(2025, 1, 7, 16, 7, 0, 999000), datetime(2025, 1, 7, 10, 37, 0, 500000),
+              datetime(2025, 1, 7, 16, 7), datetime(1899, 12, 31, 23, 59, 59, 999000), datetime(2100, 1, 1), None],)
+        ).fetchall()
+    assert got == want
 
 
 @pytest.fixture
