@@ -1,13 +1,14 @@
 """Source-side digests computed by a helper process that reads the source file itself while the import runs.
 
-Measured with bench/import_variants.py (1M tasks, 3.03M rows, 2 cores, PostgreSQL on the same machine): while
-it COPYs, the import's client keeps one core busy and PostgreSQL about half of the other, and while
-PostgreSQL rebuilds the indexes the client only waits. Hashing every row in the client's own process
-doubled the load's time (load+verify 17-18 s against 8-9 s); the helper uses the idle capacity instead
-(12-13 s on an otherwise idle machine). The rest is CPU that 2 cores lack (helper ~7.6 s, PostgreSQL's side
-~4.4 s): two helpers, nice 10 or 19, or SCHED_IDLE gave the same times, so the helper runs at normal
-priority (a niced one could also be starved by other jobs while the import waits for it). With a remote
-database the helper simply gets the second core.
+Measured with bench/import_variants.py and bench/import_bench.py (1M tasks, 3.03M rows, 2 vCPUs, PostgreSQL
+on the same machine): while it COPYs, the import's client keeps one core busy and PostgreSQL about a quarter
+of the other; while PostgreSQL rebuilds the indexes the client only waits. Hashing every row in the client's
+own process doubled the load's time (load+verify 17-18 s against 8-9 s); the helper uses the spare capacity
+instead. It runs at nice 19 (NICE): the digests are needed only at COMMIT, after the rebuild and the target's
+hash, so it should yield to the import's own process and to PostgreSQL; measured 11.7-12.0 s against
+12.5-12.7 s at nice 0. (Niceness counts within the helper's session: Linux's autogroups still share the CPU
+fairly with PostgreSQL's processes, so the helper is never starved.) With a remote database it simply gets
+the second core.
 
 The helper reads the source in its own read transaction, so the source must not change during the
 import (the cutover freezes it). A change is not missed: the helper's counts are checked against the rows
