@@ -67,6 +67,19 @@ def test_import_that_does_not_verify_is_rolled_back_and_exits_3(dataset, target_
         "Task: same 300 rows, but their contents differ"]
 
 
+def test_a_target_table_the_source_lacks_is_verified_empty_by_import_and_verify(dataset, target_url, capsys):
+    import sqlite3
+    with sqlite3.connect(dataset) as conn:  # nothing references Comment, so the rest still holds together
+        conn.execute('DROP TABLE "Comment"')
+    conn.close()
+    assert main(["import", "-q", "--source", str(dataset), "--target", target_url]) == 0
+    assert "verification: no differences in 6 tables" in capsys.readouterr().out
+    with psycopg.connect(target_url) as conn:
+        conn.execute("""INSERT INTO "Comment" (body, "taskId") VALUES ('stray', 1)""")
+    assert main(["verify", "-q", "--source", str(dataset), "--target", target_url]) == 3
+    assert "Comment: 0 rows in the source, 1 in the target" in capsys.readouterr().out
+
+
 def sample_counts(path) -> dict:
     import sqlite3
     with sqlite3.connect(path) as conn:
