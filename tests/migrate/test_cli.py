@@ -80,6 +80,15 @@ def test_a_target_table_the_source_lacks_is_verified_empty_by_import_and_verify(
     assert "Comment: 0 rows in the source, 1 in the target" in capsys.readouterr().out
 
 
+def test_a_json_export_with_an_empty_array_imports_and_verifies(tmp_path, target_url, capsys):
+    export = tmp_path / "export.json"
+    export.write_text('{"User": [{"id": 3, "email": "j@x", "isAdmin": true, '
+                      '"createdAt": "2024-03-01T09:15:00.250Z"}], "Tag": []}')
+    assert main(["import", "-q", "--source", str(export), "--target", target_url]) == 0
+    assert main(["verify", "-q", "--source", str(export), "--target", target_url]) == 0
+    assert "verification: no differences in 6 tables" in capsys.readouterr().out
+
+
 def sample_counts(path) -> dict:
     import sqlite3
     with sqlite3.connect(path) as conn:
