@@ -211,9 +211,9 @@ def _text(col: Column, flavour: str, nul: NulCounter):
             raise Bad(f"one of the enum labels {label_list} ({col.type})")
         if length is not None and len(v) > length:
             raise Bad(f"text of at most {length} characters ({col.type})")
-        if is_uuid:
+        if is_uuid:  # PostgreSQL stores the 16 bytes and prints them lowercase, hyphenated: hash that form
             try:
-                uuid.UUID(v)
+                v = str(uuid.UUID(v))
             except ValueError as exc:
                 raise Bad("a UUID") from exc
         return v.ljust(pad) if pad else v  # char(n) pads with spaces; hash what PostgreSQL will store

@@ -77,7 +77,7 @@ def _fast_paths(i: int, col: Column, strip_nul: bool) -> list[tuple[str, str]]:
     if kind in ("timestamp", "timestamptz") and (col.precision is None or col.precision >= 3):
         # epoch ms -> this very instant; microseconds since 2000 as timestamp_send's 8 bytes
         return [("v.__class__ is int", "(v * 1000 - US2000).to_bytes(8, 'big', signed=True).hex()")]
-    if kind == "text" and base not in ("uuid", "bpchar"):  # uuid is not normalised, bpchar is padded
+    if kind == "text" and base not in ("uuid", "bpchar"):  # the converter normalises uuid and pads bpchar
         return [("v.__class__ is str" + unchanged, "f'{len(v) if v.isascii() else len(v.encode())}:{v}'")]
     if kind == "bytea":
         return [("v.__class__ is bytes", "v.hex()")]

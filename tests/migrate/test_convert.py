@@ -146,6 +146,9 @@ def test_enum_label_must_be_in_the_enum():
 def test_text_length_uuid_and_char_padding():
     assert conv("char4", "ab") == "ab  "
     assert conv("uuid", "0b9a7a60-4b1c-4a5e-9a55-8f2d0b1c9e11") == "0b9a7a60-4b1c-4a5e-9a55-8f2d0b1c9e11"
+    for written in ("0B9A7A60-4B1C-4A5E-9A55-8F2D0B1C9E11", "{0b9a7a60-4b1c-4a5e-9a55-8f2d0b1c9e11}",
+                    "0b9a7a604b1c4a5e9a558f2d0b1c9e11"):  # as PostgreSQL prints what it stores
+        assert conv("uuid", written) == "0b9a7a60-4b1c-4a5e-9a55-8f2d0b1c9e11"
     with pytest.raises(Bad, match="at most 3"):
         conv("varchar3", "abcd")
     with pytest.raises(Bad, match="UUID"):

@@ -124,6 +124,21 @@ def test_every_timestamp_type_and_precision_takes_every_stored_form(tmp_path, pg
     assert got == want
 
 
+@pytest.mark.parametrize("hashers", [True, False], ids=["verified", "unverified"])
+def test_uuids_written_in_any_case_import_and_verify(tmp_path, pg_url, hashers):
+    apply_sql(pg_url, 'CREATE TABLE "_prisma_migrations" (id text); CREATE TABLE "K" (id uuid PRIMARY KEY, n int)')
+    db = tmp_path / "k.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute('CREATE TABLE "K" (id TEXT PRIMARY KEY, n INTEGER)')
+        conn.executemany('INSERT INTO "K" VALUES (?, ?)', [("0B9A7A60-4B1C-4A5E-9A55-8F2D0B1C9E11", 1),
+                                                             ("{1b9a7a60-4b1c-4a5e-9a55-8f2d0b1c9e11}", 2)])
+    conn.close()
+    report = run_import(db, pg_url, hashers=hashers, verify=hashers)  # a difference would roll back
+    assert fetch(pg_url, 'SELECT id::text FROM "K" ORDER BY n') == [
+        ("0b9a7a60-4b1c-4a5e-9a55-8f2d0b1c9e11",), ("1b9a7a60-4b1c-4a5e-9a55-8f2d0b1c9e11",)]
+    assert report.committed and (report.verification is None) != hashers
+
+
 @pytest.fixture
 def busy_target(target_url):
     """A target that already holds rows and has moved its sequences: the state a failed import must keep."""
