@@ -6,9 +6,10 @@ of the other; while PostgreSQL rebuilds the indexes the client only waits. Hashi
 own process doubled the load's time (load+verify 17-18 s against 8-9 s); the helper uses the spare capacity
 instead. It runs at nice 19 (NICE): the digests are needed only at COMMIT, after the rebuild and the target's
 hash, so it should yield to the import's own process and to PostgreSQL; measured 11.7-12.0 s against
-12.5-12.7 s at nice 0. (Niceness counts within the helper's session: Linux's autogroups still share the CPU
-fairly with PostgreSQL's processes, so the helper is never starved.) With a remote database it simply gets
-the second core.
+12.5-12.7 s at nice 0. (With Linux's autogroups, on by default, niceness counts only within the helper's
+session, which still gets its fair share against PostgreSQL's. Without them, other busy work at nice 0 can
+starve the helper, and the import then waits for it before COMMIT, holding its locks.) With a remote database
+it simply gets the second core.
 
 The helper reads the source in its own read transaction, so the source must not change during the
 import (the cutover freezes it). A change is not missed: the helper's counts are checked against the rows
