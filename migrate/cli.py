@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("import", "Copy the source into the target in one transaction, verified before it commits.")
     add_source_target(p)
     p.add_argument("--replace", action="store_true", help="empty a non-empty target first (same transaction)")
-    p.add_argument("--no-verify", action="store_true", help="skip the content verification (done before COMMIT: differences roll the import back)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the content verification (done before COMMIT: differences roll the import back)")
     p.add_argument("--strip-nul", action="store_true", help="drop NUL bytes from text (PostgreSQL cannot store them)")
 
     p = verb("verify", "Read-only: compare row counts and content hashes of source and target per table.")

@@ -24,7 +24,7 @@ from .progress import Progress
 from .rows import RowConverter, no_cyclic_gc
 from .schema import TargetSchema, read_target
 from .source import Source
-from .verify import Verification, compare, pg_table_digest, plan_columns
+from .verify import Verification, check, pg_table_digest, plan_columns
 
 LOCK_TIMEOUT = "30s"  # a running app holding locks should fail the import, not hang it
 # Measured (bench/import_variants.py, 100k tasks, 2 cores): binary COPY takes ~35 % less client CPU and
@@ -128,15 +128,14 @@ def import_data(source: Source, target_url: str, plan: Plan, replace: bool = Fal
                                                              progress)
                     _take_digests(report, background, progress)
                 if verify:
-                    report.verification = _compare(report, plan, target_side, hashed)
+                    report.verification = _compare(report, target_side, hashed)
             report.seconds, report.committed = time.perf_counter() - started, True
             if analyze:
                 _analyze(conn, target, [tp.target for tp in plan.tables], progress)
     except psycopg.Error as exc:  # anything not named above: permissions, a lost connection, ...
         raise TargetError(f"the import failed and was rolled back: {_describe(exc)}") from exc
-    except VerificationFailed as exc:
+    except VerificationFailed:
         report.seconds = time.perf_counter() - started
-        exc.report = report
         raise
     return report
 
@@ -149,14 +148,12 @@ def _hash_target(conn, plan: Plan, progress: Progress) -> dict[str, tuple[int, i
     return {name: pg_table_digest(conn, name, cols, schema=plan.target.schema) for name, cols in columns.items()}
 
 
-def _compare(report: ImportReport, plan: Plan, target_side: dict, seconds: float) -> Verification:
+def _compare(report: ImportReport, target_side: dict, seconds: float) -> Verification:
     """Both sides compared; raises VerificationFailed on a difference, which rolls the import back."""
-    source_side = {t.table: (t.rows, t.digest) for t in report.tables}
-    source_side.update({name: (0, 0) for name in target_side if name not in source_side})  # get no rows
-    verification = Verification(source_side, target_side, compare(source_side, target_side), seconds)
+    verification = check({t.table: (t.rows, t.digest) for t in report.tables}, target_side, seconds)
     if verification.mismatches:
         report.verification = verification
-        raise VerificationFailed(verification.mismatches)
+        raise VerificationFailed(verification.mismatches, report)
     return verification
 
 

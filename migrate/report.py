@@ -9,8 +9,6 @@ from pathlib import Path
 from .verify import Verification
 
 
-
-
 def _echo(line: str = "") -> None:
     print(line, file=sys.stdout)
 
@@ -76,7 +74,8 @@ def plan_dict(plan, bad: dict) -> dict:
 def import_dict(result, verification: Verification | None) -> dict:
     doc = {"rows": result.rows, "seconds": round(result.seconds, 3), "rows_per_s": round(result.rows_per_s),
            "copy_seconds": round(result.copy_seconds, 3), "rebuild_seconds": round(result.rebuild_seconds, 3),
-           "committed": result.committed, "replaced": result.replaced, "nul_stripped": result.nul_stripped, "sequences": result.sequences,
+           "committed": result.committed, "replaced": result.replaced, "nul_stripped": result.nul_stripped,
+           "sequences": result.sequences,
            "tables": [{"table": t.table, "rows": t.rows,
                        "seconds": round(t.seconds, 3), "nul_stripped": t.nul_stripped} for t in result.tables]}
     if verification is not None:
