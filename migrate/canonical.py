@@ -56,6 +56,9 @@ _SQL_EXPR = {
     "jsonb": "{c}::text",
     "bytea": "encode({c}, 'hex')",
 }
+# In a UTF8 database (Render's always is) octet_length needs no convert_to (-8 % on Task's digest, -11 % on Comment's)
+# and concat_ws may join the fields (all coalesced: none NULL): from 8 on it beats || (-5 % for 14, +7 % for 2).
+_SQL_TEXT_UTF8 = "octet_length({c}::text)::text || ':' || {c}::text"
 KINDS = tuple(_PY_EXPR)
 
 _pack_double = struct.Struct(">d").pack
@@ -376,14 +379,22 @@ def row_text_function(kinds: Sequence[str]) -> Callable[[Sequence], str]:
     return namespace["row_text"]
 
 
-def sql_row_text(columns: Sequence[tuple[str, str]]) -> sql.Composed:
-    """The SQL expression of a row's canonical text; ``columns`` are (name, kind) pairs."""
+def sql_row_text(columns: Sequence[tuple[str, str]], *, utf8: bool = False) -> sql.Composed:
+    """The SQL expression of a row's canonical text; ``columns`` are (name, kind) pairs. ``utf8=True`` (here and in
+    :func:`sql_value_text`) gives a cheaper expression of the same text, right only if server_encoding is UTF8."""
     check_kinds([kind for _, kind in columns])
-    return sql.SQL(" || {} || ".format(_SQL_SEP)).join(
-        sql_value_text(kind, sql.Identifier(name)) for name, kind in columns)
+    fields = [sql_value_text(kind, sql.Identifier(name), utf8=utf8) for name, kind in columns]
+    return _concat_ws(fields) if utf8 and len(fields) >= 8 else sql.SQL(" || {} || ".format(_SQL_SEP)).join(fields)
 
 
-def sql_value_text(kind: str, column: sql.Composable) -> sql.Composed:
+def sql_value_text(kind: str, column: sql.Composable, *, utf8: bool = False) -> sql.Composed:
     """The SQL expression of one value's canonical text, NULL included; ``column`` is any SQL expression."""
     check_kinds([kind])
-    return sql.SQL("coalesce({}, {})").format(sql.SQL(_SQL_EXPR[kind]).format(c=column), sql.SQL(_SQL_NULL))
+    template = _SQL_TEXT_UTF8 if utf8 and kind == "text" else _SQL_EXPR[kind]
+    return sql.SQL("coalesce({}, {})").format(sql.SQL(template).format(c=column), sql.SQL(_SQL_NULL))
+
+
+def _concat_ws(fields: list[sql.Composable]) -> sql.Composed:
+    if len(fields) > 99:  # a function takes at most 100 arguments: join groups of 99, then the groups
+        return _concat_ws([_concat_ws(fields[i:i + 99]) for i in range(0, len(fields), 99)])
+    return sql.SQL("concat_ws({}, {})").format(sql.SQL(_SQL_SEP), sql.SQL(", ").join(fields))

@@ -120,7 +120,7 @@ def _numeric(col: Column, flavour: str, nul: NulCounter):
             return d  # PostgreSQL's numeric has NaN, whatever the typmod
         if quantum is not None and d.is_finite() and d.as_tuple().exponent < -scale:
             d = d.quantize(quantum, context=_WIDE)  # PostgreSQL would round it the same way on input
-        if limit is not None and (d.is_infinite() or abs(d) >= limit):
+        if limit is not None and (d.is_infinite() or d.copy_abs() >= limit):  # abs() would round to 28 digits
             raise Bad(what)
         return d
     return conv

@@ -159,12 +159,17 @@ def _compare(report: ImportReport, target_side: dict, seconds: float) -> Verific
 
 @contextlib.contextmanager
 def _background_hashing(source: Source, plan: Plan, hashers, strip_nul: bool):
-    """A started ``sourcehash.BackgroundDigests`` when ``hashers`` is True and the source is a big file, else None."""
+    """A started ``sourcehash.BackgroundDigests`` when ``hashers`` is True and the source is a big file, else None.
+
+    A source not yet checked for integrity is checked by the helper, while the rows stream (its error then
+    rolls the import back), or else here, before anything is written.
+    """
     if hashers is not True or not source.path or sum(tp.rows for tp in plan.tables) < BACKGROUND_HASH_ROWS:
+        source.quick_check()
         yield None
         return
     from .sourcehash import BackgroundDigests
-    with BackgroundDigests(source.path, plan.tables, strip_nul) as background:
+    with BackgroundDigests(source.path, plan.tables, strip_nul, check=not source.checked) as background:
         yield background
 
 
@@ -257,8 +262,10 @@ def _copy_table(conn, source: Source, tp: TablePlan, target: TargetSchema, strip
         return TableReport(tp.target, 0, 0.0, 0, 0 if make_hasher else None)
     hasher = make_hasher(tp.kinds, table=tp.target, columns=[c.target.name for c in tp.columns]) \
         if make_hasher else None
-    # An in-stream hasher needs the converted values; without one, timestamps go in their wire form.
-    converter = RowConverter(tp, source.flavour, strip_nul, wire=COPY_BINARY and hasher is None)
+    # An in-stream hasher needs the converted values (and parsed Json); without one, timestamps go in their
+    # wire form and Json text goes to PostgreSQL unparsed (its refusal is named below).
+    converter = RowConverter(tp, source.flavour, strip_nul, wire=COPY_BINARY and hasher is None,
+                             server_parses_json=hasher is None)
     columns = sql.SQL(", ").join(sql.Identifier(c.target.name) for c in tp.columns)
     options = sql.SQL(", ").join(sql.SQL(o) for o in ("FORMAT BINARY" if COPY_BINARY else "FORMAT TEXT",
                                                        "FREEZE" if COPY_FREEZE else "FREEZE false"))
@@ -276,6 +283,10 @@ def _copy_table(conn, source: Source, tp: TablePlan, target: TargetSchema, strip
                 rows += len(batch)
                 advance(len(batch))
     except psycopg.Error as exc:
+        # A value that the fast conversion passed on and PostgreSQL refused: name it as the converters do.
+        bad = converter.first_bad(source) if isinstance(exc, pgerrors.DataError) else None
+        if bad is not None:
+            raise bad from exc
         raise TargetError(f"table {tp.target}: PostgreSQL refused the rows: {_describe(exc)}", tp.target,
                           rows) from exc
     seconds = time.perf_counter() - started

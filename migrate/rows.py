@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Iterator
 
 from .convert import PG_EPOCH, Bad, NulCounter, column_converter
@@ -58,11 +59,18 @@ class RowConverter:
 
     With ``wire``, timestamp and timestamptz values come as their binary COPY form (:func:`wire_timestamp`),
     to be sent with the types of :meth:`wire_types`; else as datetimes.
+
+    With ``server_parses_json``, Json text without NUL bytes or ``\\u`` escapes is passed on unparsed: only
+    for the import, whose COPY makes PostgreSQL parse it anyway (its json/jsonb input refuses what is not
+    JSON), and which then names the bad value with :meth:`first_bad`. Parsing it here too cost the import
+    ~0.4 us per Task row, on its critical path. Every other use (plan, verify, hashing) needs the check here.
     """
 
-    def __init__(self, table: TablePlan, flavour: str, strip_nul: bool = False, wire: bool = False):
+    def __init__(self, table: TablePlan, flavour: str, strip_nul: bool = False, wire: bool = False,
+                 server_parses_json: bool = False):
         self.table = table
         self.wire = wire
+        self.server_parses_json = server_parses_json
         self.nul = NulCounter(strip_nul)
         self.columns = [column_converter(c.target, flavour, self.nul) for c in table.columns]
         self.convert = self._compile(flavour)
@@ -109,25 +117,44 @@ class RowConverter:
                         f"found {shown(row[i])}", t.source, col, row_id, row[i], bad.expected)
         return RuntimeError(f"table {t.source}: a row failed the fast conversion but no column was found bad")
 
+    def first_bad(self, source: Source) -> ConversionError | None:
+        """The first value of the table that the complete converters refuse, read again from ``source``
+        (slow: for naming the value after PostgreSQL refused one that the fast path passed on)."""
+        done = 0
+        for batch in source.batches(self.table.source, self.table.source_columns):
+            found = self.diagnose(batch, done)
+            if isinstance(found, ConversionError):
+                return found
+            done += len(batch)
+        return None
+
     def _compile(self, flavour: str):
         ns = {"U": datetime.utcfromtimestamp, "F": datetime.fromtimestamp, "UTC": timezone.utc,
-              "US2000": US_BEFORE_PG_EPOCH}
+              "US2000": US_BEFORE_PG_EPOCH, "D": Decimal}
         exprs = []
         for i, (cm, conv) in enumerate(zip(self.table.columns, self.columns)):
             wire = self.wire and cm.kind in WIRE_TYPES
             ns[f"c{i}"] = (lambda v, conv=conv: wire_timestamp(conv(v))) if wire else conv
             ns[f"L{i}"] = cm.target.labels
-            exprs.append(fast_expr(i, cm.target, wire) if flavour == "sqlite" else f"c{i}(r[{i}])")
+            exprs.append(fast_expr(i, cm.target, wire, self.server_parses_json) if flavour == "sqlite"
+                         else f"c{i}(r[{i}])")
         body = ", ".join(exprs) + "," if exprs else ""
         exec(f"def convert(r):\n    return ({body})\n", ns)  # noqa: S102 - source built above from fixed templates
         return ns["convert"]
 
 
-def fast_expr(i: int, col: Column, wire: bool = False) -> str:
+def fast_expr(i: int, col: Column, wire: bool = False, server_parses_json: bool = False) -> str:
     """The inline expression converting ``r[i]`` for a SQLite source; falls back to ``c{i}(v)``
-    (``wire``: a timestamp's binary COPY form, see WIRE_TYPES)."""
+    (``wire``: a timestamp's binary COPY form, see WIRE_TYPES; ``server_parses_json``: see RowConverter)."""
     v, slow = f"(v := r[{i}])", f"c{i}(v)"
     kind = col.kind
+    if kind in ("jsonb", "json") and server_parses_json:  # NUL and escapes: the converter checks or strips
+        return f"(v if {v}.__class__ is str and '\\x00' not in v and '\\\\u' not in v else {slow})"
+    if kind == "numeric" and _plain_floats_fit(col):
+        limit = f"-{10 ** (col.precision - col.scale)} < v < {10 ** (col.precision - col.scale)}" \
+            if col.precision is not None else "True"
+        return (f"(D(t) if (k := {v}.__class__) is float and 'e' not in (t := repr(v)) and 'n' not in t "
+                f"else D(v) if k is int and {limit} else {slow})")
     if kind == "int":
         lo, hi = INT_RANGES[col.base]
         return f"(v if {v}.__class__ is int and {lo} <= v <= {hi} else {slow})"
@@ -146,6 +173,16 @@ def fast_expr(i: int, col: Column, wire: bool = False) -> str:
     if kind == "text" and col.length is None and col.base in ("text", "citext"):
         return f"(v if {v}.__class__ is str and '\\x00' not in v else {slow})"
     return f"c{i}(r[{i}])"
+
+
+def _plain_floats_fit(col: Column) -> bool:
+    """Whether every float whose repr() has no exponent fits ``col`` unrounded, so that ``Decimal(repr(v))``
+    is exactly what the numeric converter makes of it. Such a repr has at most 16 integer digits (from 1e16
+    on Python writes an exponent) and at most 20 decimals (17 significant digits after up to 3 zeros, down
+    to 1e-4): Prisma's Decimal is numeric(65,30). ``inf`` and ``nan`` are spelt with an ``n``."""
+    if col.scale is None:
+        return col.precision is None  # plain numeric: any value fits
+    return col.scale >= 20 and (col.precision is None or col.precision - col.scale >= 16)
 
 
 def shown(value) -> str:

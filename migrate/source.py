@@ -44,7 +44,11 @@ class Source:
 
     flavour = ""  # "sqlite" or "json": which storage rules convert.py applies
     path = ""
+    checked = True  # the file's integrity was checked (opening a JSON export parses all of it once)
     tables: dict[str, SourceTable]
+
+    def quick_check(self) -> None:
+        """Check the file's integrity if that was not done yet.  :raises SourceError: it is corrupt."""
 
     def batches(self, table: str, columns: list[str], size: int = BATCH_ROWS) -> Iterator[list[tuple]]:
         raise NotImplementedError
@@ -98,6 +102,7 @@ class SqliteSource(Source):
     def __init__(self, path: Path, check: bool = False):
         self.path = str(path)
         self.conn = None
+        self.checked = False
         uri = path.resolve().as_uri() + "?mode=ro"
         try:
             # isolation_level=None: we issue BEGIN ourselves so counts and rows come from one snapshot.
@@ -133,11 +138,14 @@ class SqliteSource(Source):
 
         :raises SourceError: the file is corrupt.
         """
+        if self.checked:
+            return
         report = [r[0] for r in self.conn.execute("PRAGMA quick_check(3)")]
         if report != ["ok"]:
             lines = [line for r in report for line in r.splitlines() if not line.startswith("***")]
             raise SourceError(f"source {self.path} is corrupt (PRAGMA quick_check): {'; '.join(lines[:3])}",
                               self.path)
+        self.checked = True
 
     def batches(self, table: str, columns: list[str], size: int = BATCH_ROWS) -> Iterator[list[tuple]]:
         """Rows of ``table`` as tuples of ``columns``, ``size`` rows at a time, in storage order."""

@@ -142,10 +142,16 @@ def pg_table_digest(conn: psycopg.Connection, table: str, columns: Sequence[tupl
     """
     check_kinds([kind for _, kind in columns])
     name = sql.Identifier(schema, table) if schema else sql.Identifier(table)
+    # Python hashes the row text's UTF-8 bytes, md5(text) the database's: in a UTF8 database (the server reports
+    # its encoding when the session starts: no query) they are the same, and a cheaper SQL gives the same text.
+    utf8 = conn.info.parameter_status("server_encoding") == "UTF8"
+    row = sql_row_text(columns, utf8=utf8)
+    if not utf8:
+        row = sql.SQL("convert_to({}, 'UTF8')").format(row)
     # sum(bigint) is numeric in PostgreSQL, so it cannot overflow; the modulo happens here in Python.
     # The cast of 'x' and 32 hex digits to bit(64) keeps the first 64 bits.
     query = sql.SQL("SELECT count(*), coalesce(sum(('x' || md5({row}))::bit(64)::bigint), 0) "
-                    "FROM {table}").format(row=sql_row_text(columns), table=name)
+                    "FROM {table}").format(row=row, table=name)
     try:
         with conn.cursor() as cur:
             count, total = cur.execute(query).fetchone()

@@ -118,6 +118,15 @@ def test_decimal_rounds_to_the_scale_and_refuses_overflow():
         conv("decimal", "sNaN")
 
 
+def test_decimal_takes_every_digit_its_precision_allows():
+    # numeric(65,30) holds 35 integer digits; more than 28 significant digits once failed the range check,
+    # which rounded to the decimal module's default 28-digit precision.
+    assert conv("decimal", 10**35 - 1) == Decimal(10**35 - 1)
+    assert conv("decimal", "-" + "9" * 35 + "." + "9" * 30) == Decimal("-" + "9" * 35 + "." + "9" * 30)
+    with pytest.raises(Bad, match="numeric"):
+        conv("decimal", 10**35)
+
+
 @pytest.mark.parametrize("col, value", [("int4", 2**31), ("int4", -2**31 - 1), ("int2", 40000), ("int8", 2**63)])
 def test_integer_out_of_range_is_refused(col, value):
     with pytest.raises(Bad, match="range"):

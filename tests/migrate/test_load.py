@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from migrate import load, sample, verify
+from migrate import load, sample, schema, verify
 from migrate.errors import ConversionError, SchemaError, TargetError
 
 from .conftest import apply_sql, fetch, insert, plan_for, run_import, seed_minimal, snapshot, task
@@ -343,3 +343,32 @@ def test_a_role_statement_timeout_does_not_cut_the_import_short(tmp_path, target
     apply_sql(target_url, f"ALTER ROLE postgres IN DATABASE {database} SET statement_timeout = '50ms'")
     report = run_import(tmp_path / "s.db", target_url)
     assert report.rows > 90000
+
+
+def _corrupt_prisma_migrations(path):
+    """Scribble over the page of a table that the import never reads: only the integrity check can tell."""
+    with sqlite3.connect(path) as conn:
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = '_prisma_migrations'").fetchone()[0]
+    conn.close()
+    data = bytearray(path.read_bytes())
+    data[(root - 1) * page + 8:(root - 1) * page + 64] = b"\xa5" * 56
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("in_helper", [True, False], ids=["checked-by-the-helper", "checked-first"])
+def test_a_source_opened_unchecked_is_checked_by_the_import_and_a_corrupt_one_changes_nothing(
+        tmp_path, busy_target, monkeypatch, in_helper):
+    from migrate.errors import SourceError
+    from migrate.source import open_source
+    path = tmp_path / "s.db"
+    sample.make_dataset(path, 200)
+    _corrupt_prisma_migrations(path)
+    monkeypatch.setattr(load, "BACKGROUND_HASH_ROWS", 1 if in_helper else 10**9)
+    before = snapshot(busy_target)
+    with open_source(path, check=False) as source, psycopg.connect(busy_target) as conn:  # as `migrate import`
+        plan = schema.plan(source, schema.read_target(conn))
+        assert sum(len(b) for tp in plan.tables for b in source.batches(tp.source, tp.source_columns)) > 0
+        with pytest.raises(SourceError, match=r"is corrupt \(PRAGMA quick_check\)"):
+            load.import_data(source, busy_target, plan, replace=True, verify=True)
+    assert snapshot(busy_target) == before

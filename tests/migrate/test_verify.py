@@ -11,6 +11,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from migrate import verify
+from migrate.canonical import sql_row_text
 from migrate.errors import ConversionError, TargetError
 from migrate.verify import (Mismatch, TableHasher, compare, pg_table_digest, source_digests, target_digests,
                             to_signed64)
@@ -236,3 +238,86 @@ def test_mismatch_reads_as_one_line():
     assert str(Mismatch("Task", 10, 9, False, False)) == "Task: 10 rows in the source, 9 in the target"
     assert str(Mismatch("Task", 10, 10, True, False)) == "Task: same 10 rows, but their contents differ"
     assert str(Mismatch("Tag", None, 4, False, False)) == "Tag: missing on the source side"
+
+
+# -- the target's encoding picks the SQL form of text --------------------------------------------------------
+# Texts whose UTF-8 byte length is not their length in characters; in a LATIN1 database only Latin-1 ones.
+UTF8_TEXTS = ["é", "日本", "emoji 😀", "", None, "plain", "sep\x1fé"]
+LATIN1_TEXTS = ["é", "ÿ", "Ä", "naïve café", "", None, "plain"]
+ASCII_TEXTS = ["e", "y", "", None, "plain"]
+LABEL = [("id", "int"), ("name", "text"), ("code", "text")]
+
+
+def label_rows(texts: list) -> list[tuple]:
+    return [(i, text, None if text is None else text[::-1]) for i, text in enumerate(texts)]
+
+
+def create_labels(url: str, table: str, rows: list[tuple]) -> None:
+    """A table like LABEL (integer, text, varchar) holding ``rows``."""
+    with psycopg.connect(url) as conn:
+        conn.execute(sql.SQL("CREATE TABLE {} (id integer, name text, code varchar(20))")
+                     .format(sql.Identifier(table)))
+        with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def python_labels(rows: list[tuple]) -> tuple[int, int]:
+    hasher = TableHasher([kind for _, kind in LABEL])
+    hasher.update(rows)
+    return hasher.result
+
+
+@pytest.fixture(scope="module")
+def latin1_url(pg_cluster):
+    """A LATIN1 database (the session's cluster makes UTF8 ones) with Label (LATIN1_TEXTS) and Plain (ASCII_TEXTS)."""
+    name = f"verify_latin1_{os.getpid()}"
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+                     .format(sql.Identifier(name)))
+    url = pg_cluster.url(name)
+    create_labels(url, "Label", label_rows(LATIN1_TEXTS))
+    create_labels(url, "Plain", label_rows(ASCII_TEXTS))
+    return url
+
+
+@pytest.fixture
+def forms(monkeypatch) -> list[bool]:
+    """The ``utf8`` argument of each sql_row_text call that pg_table_digest makes."""
+    seen = []
+
+    def spy(columns, *, utf8=False):
+        seen.append(utf8)
+        return sql_row_text(columns, utf8=utf8)
+    monkeypatch.setattr(verify, "sql_row_text", spy)
+    return seen
+
+
+def test_digest_of_multibyte_text_in_a_utf8_database_takes_the_utf8_form_and_equals_python(pg_url, forms):
+    rows = label_rows(UTF8_TEXTS)
+    create_labels(pg_url, "Label", rows)
+    with psycopg.connect(pg_url) as conn:
+        assert conn.info.parameter_status("server_encoding") == "UTF8"
+        assert pg_table_digest(conn, "Label", LABEL) == python_labels(rows)
+    assert forms == [True]
+
+
+def test_digest_of_latin1_text_in_a_latin1_database_takes_the_general_form_and_equals_python(latin1_url, forms):
+    with psycopg.connect(latin1_url) as conn:
+        assert conn.info.parameter_status("server_encoding") == "LATIN1"
+        assert pg_table_digest(conn, "Label", LABEL) == python_labels(label_rows(LATIN1_TEXTS))
+        assert pg_table_digest(conn, "Plain", LABEL) == python_labels(label_rows(ASCII_TEXTS))
+    assert forms == [False, False]
+
+
+def test_utf8_form_in_a_latin1_database_gives_a_wrong_digest_for_non_ascii_text(latin1_url, monkeypatch):
+    # The wrong choice: octet_length counts LATIN1 bytes (1 for 'é' where UTF-8 has 2) and md5 hashes them.
+    status = psycopg.ConnectionInfo.parameter_status
+    monkeypatch.setattr(psycopg.ConnectionInfo, "parameter_status",
+                        lambda info, name: "UTF8" if name == "server_encoding" else status(info, name))
+    with psycopg.connect(latin1_url) as conn:
+        count, digest = pg_table_digest(conn, "Label", LABEL)
+        ascii_only = pg_table_digest(conn, "Plain", LABEL)
+    assert count == len(LATIN1_TEXTS)
+    assert digest != python_labels(label_rows(LATIN1_TEXTS))[1]
+    assert ascii_only == python_labels(label_rows(ASCII_TEXTS))  # (only non-ASCII text tells the forms apart)
