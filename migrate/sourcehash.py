@@ -77,7 +77,9 @@ def _fast_paths(i: int, col: Column, strip_nul: bool) -> list[tuple[str, str]]:
         return [("v.__class__ is int", "('1' if v else '0')")]
     if kind in ("timestamp", "timestamptz") and (col.precision is None or col.precision >= 3):
         # epoch ms -> this very instant; microseconds since 2000 as timestamp_send's 8 bytes
-        return [("v.__class__ is int", "(v * 1000 - US2000).to_bytes(8, 'big', signed=True).hex()")]
+        return [("v.__class__ is int", "INT8(v * 1000 - US2000).hex()")]
+    if kind == "text" and col.labels is not None:  # an enum: each label's canonical text, made once
+        return [(f"(t := E{i}.get(v)) is not None", "t")]
     if kind == "text" and base not in ("uuid", "bpchar"):  # the converter normalises uuid and pads bpchar
         return [("v.__class__ is str" + unchanged, "f'{len(v) if v.isascii() else len(v.encode())}:{v}'")]
     if kind == "bytea":
@@ -101,12 +103,14 @@ def raw_row_text_function(table: TablePlan, flavour: str, strip_nul: bool = Fals
     JSON export, goes through the column's complete converter first (which raises on what it refuses).
     """
     nul = NulCounter(strip_nul)
+    # INT8: struct's pack is ~25 ns cheaper than int.to_bytes(8, 'big', signed=True), same bytes
     namespace = {"N": NULL, "NUL": "\x00", "ESCAPE": "\\u", "US2000": US_BEFORE_PG_EPOCH, "JSONB": _jsonb_or,
-                 "NUMERIC": _numeric_of_float, "DOUBLE": struct.Struct(">d").pack}
+                 "NUMERIC": _numeric_of_float, "DOUBLE": struct.Struct(">d").pack, "INT8": struct.Struct(">q").pack}
     fields = []
     for i, cm in enumerate(table.columns):
         convert, canonical = column_converter(cm.target, flavour, nul), value_text(cm.kind)
         namespace[f"s{i}"] = lambda v, convert=convert, canonical=canonical: canonical(convert(v))
+        namespace[f"E{i}"] = {label: canonical(label) for label in cm.target.labels or ()}
         if flavour != "sqlite":  # a JSON export's MISSING is not None: the converter decides
             fields.append(f"{{s{i}(r[{i}])}}")
             continue
