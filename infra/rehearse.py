@@ -129,9 +129,7 @@ def outcome(run: Rehearsal, result: local_engine.UpResult) -> list[tuple[str, bo
         return []
     db_id = result.outputs["database_id"]
     wanted = run.get(f"/postgres/{db_id}/connection-info")["internalConnectionString"]
-    current = run.get(f"/services/{TASKS_SERVICE_ID}/env-vars/DATABASE_URL")["value"]
-    live, served, page = _live(run)
-    total = served.headers.get("X-Total-Count")
+    current, live, served, total, page = _observe(run)
     return [
         ("DATABASE_URL points at the new database", current == wanted, f"database {db_id}"),
         ("the new deploy is the live one", live == [result.outputs["deploy_id"]], f"live: {', '.join(live)}"),
@@ -148,9 +146,8 @@ def rollback_outcome(run: Rehearsal, cutover: local_engine.UpResult,
         return []
     db_id = cutover.outputs["database_id"]
     old_url = run.get(f"/postgres/{STG_DB_ID}/connection-info")["internalConnectionString"]
-    current = run.get(f"/services/{TASKS_SERVICE_ID}/env-vars/DATABASE_URL")["value"]
-    live, served, page = _live(run)
-    total, kept = served.headers.get("X-Total-Count"), run.get(f"/postgres/{db_id}")["status"]
+    current, live, served, total, page = _observe(run)
+    kept = run.get(f"/postgres/{db_id}")["status"]
     ops = {s.name: s.op for s in result.steps if s.op != "delete"}
     deleted = sorted(s.name for s in result.steps if s.op == "delete")
     # The import left the program; the old deploy and smoke were replaced (their deletes touch nothing).
@@ -169,11 +166,14 @@ def rollback_outcome(run: Rehearsal, cutover: local_engine.UpResult,
     ]
 
 
-def _live(run: Rehearsal) -> tuple[list[str], requests.Response, dict]:
-    """The live deploys' ids, the app's first page of tasks, the service's maintenance setting."""
+def _observe(run: Rehearsal) -> tuple[str, list[str], requests.Response, Optional[str], dict]:
+    """What both outcomes check: the service's DATABASE_URL, the live deploys' ids, the app's first page of
+    tasks and its X-Total-Count, the service's maintenance setting."""
+    current = run.get(f"/services/{TASKS_SERVICE_ID}/env-vars/DATABASE_URL")["value"]
     live = [d["deploy"]["id"] for d in run.get(f"/services/{TASKS_SERVICE_ID}/deploys?status=live")]
     served = requests.get(run.app_url + "/api/tasks?take=1", timeout=10)
-    return live, served, run.get(f"/services/{TASKS_SERVICE_ID}")["serviceDetails"]["maintenanceMode"]
+    page = run.get(f"/services/{TASKS_SERVICE_ID}")["serviceDetails"]["maintenanceMode"]
+    return current, live, served, served.headers.get("X-Total-Count"), page
 
 
 Inspect = Callable[[Rehearsal, local_engine.UpResult], None]

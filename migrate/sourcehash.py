@@ -110,7 +110,8 @@ def raw_row_text_function(table: TablePlan, flavour: str, strip_nul: bool = Fals
     for i, cm in enumerate(table.columns):
         convert, canonical = column_converter(cm.target, flavour, nul), value_text(cm.kind)
         namespace[f"s{i}"] = lambda v, convert=convert, canonical=canonical: canonical(convert(v))
-        namespace[f"E{i}"] = {label: canonical(label) for label in cm.target.labels or ()}
+        if cm.target.labels is not None:  # an enum: its labels' canonical texts (see _fast_paths)
+            namespace[f"E{i}"] = {label: canonical(label) for label in cm.target.labels}
         if flavour != "sqlite":  # a JSON export's MISSING is not None: the converter decides
             fields.append(f"{{s{i}(r[{i}])}}")
             continue
