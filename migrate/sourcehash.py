@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import struct
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from .source import Source, open_source
 from .verify import sum_row_hashes, to_signed64
 
 SEP_ESCAPED = "\\x1f"  # canonical.SEP as written inside the generated f-string
+_VALUE = re.compile(r"\bv\b")  # the stored value in _fast_paths' templates
 # The helper yields to the import's own process and to PostgreSQL: the digests are needed only at COMMIT, and
 # the index rebuild before it leaves a core idle where the helper finishes (measured in sourcehash's docstring).
 NICE = 19
@@ -113,13 +115,18 @@ def raw_row_text_function(table: TablePlan, flavour: str, strip_nul: bool = Fals
         if cm.target.labels is not None:  # an enum: its labels' canonical texts (see _fast_paths)
             namespace[f"E{i}"] = {label: canonical(label) for label in cm.target.labels}
         if flavour != "sqlite":  # a JSON export's MISSING is not None: the converter decides
-            fields.append(f"{{s{i}(r[{i}])}}")
+            fields.append(f"{{s{i}(v{i})}}")
             continue
         expression = f"s{i}(v)"
         for condition, result in reversed(_fast_paths(i, cm.target, strip_nul)):
             expression = f"({result} if {condition} else {expression})"
-        fields.append(f"{{N if (v := r[{i}]) is None else {expression}}}")
-    source = f"def row_text(r):\n    return f\"{SEP_ESCAPED.join(fields)}\"\n"
+        expression = _VALUE.sub(f"v{i}", expression)  # the templates' v is this column's value
+        # In a NOT NULL column a None fails every fast path and its converter gives None: N either way (and
+        # the import refuses the row), so only nullable columns test for None first.
+        fields.append(f"{{{expression}}}" if cm.target.not_null else f"{{N if v{i} is None else {expression}}}")
+    # The row unpacked into one local per column: cheaper than subscripting it per column (-4 % on Task).
+    names = "".join(f"v{i}, " for i in range(len(table.columns)))
+    source = f"def row_text(r):\n    {names}= r\n    return f\"{SEP_ESCAPED.join(fields)}\"\n"
     exec(source, namespace)  # noqa: S102 - built only from the fixed templates above
     return namespace["row_text"]
 
