@@ -8,10 +8,12 @@ with ``MISSING`` for an absent key; convert.py turns them into the target's type
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Iterator
+
+import apsw
 
 from .errors import SourceError
 
@@ -95,9 +97,15 @@ def quote(name: str) -> str:
 
 
 class SqliteSource(Source):
-    """A SQLite file opened read-only; every read happens in one read transaction (one snapshot)."""
+    """A SQLite file opened read-only; every read happens in one read transaction (one snapshot).
+
+    Read with APSW rather than the standard library's sqlite3: the same rows as Python values (int, float,
+    str, bytes, None) for 45 % less CPU (1M tasks, Task + Comment + _TagToTask: 1.07 s against 1.97 s,
+    measured), and both the import and its hashing helper read every row.
+    """
 
     flavour = "sqlite"
+    BUSY_TIMEOUT_MS = 5000  # waiting for a writer's lock, as long as the sqlite3 module waits by default
 
     def __init__(self, path: Path, check: bool = False):
         self.path = str(path)
@@ -105,15 +113,16 @@ class SqliteSource(Source):
         self.checked = False
         uri = path.resolve().as_uri() + "?mode=ro"
         try:
-            # isolation_level=None: we issue BEGIN ourselves so counts and rows come from one snapshot.
-            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            self.conn.execute("BEGIN")
+            self.conn = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+            self.conn.set_busy_timeout(self.BUSY_TIMEOUT_MS)
+            self.conn.execute("BEGIN")  # counts and rows come from one snapshot
             self.tables = self._read_tables()
             if check:
                 self.quick_check()
-        except sqlite3.DatabaseError as exc:
+        except apsw.Error as exc:
             self.close()
-            raise SourceError(f"source {path} is not a readable SQLite database: {exc}", self.path) from exc
+            raise SourceError(f"source {path} is not a readable SQLite database: {exc}",
+                              self.path) from exc
         except SourceError:
             self.close()
             raise
@@ -149,30 +158,30 @@ class SqliteSource(Source):
 
     def batches(self, table: str, columns: list[str], size: int = BATCH_ROWS) -> Iterator[list[tuple]]:
         """Rows of ``table`` as tuples of ``columns``, ``size`` rows at a time, in storage order."""
-        cur = self.conn.cursor()
+        cur = None
         try:
-            cur.execute(f"SELECT {', '.join(map(quote, columns))} FROM {quote(table)}")
-            fetch = cur.fetchmany
-            while batch := fetch(size):
+            cur = self.conn.execute(f"SELECT {', '.join(map(quote, columns))} FROM {quote(table)}")
+            while batch := list(islice(cur, size)):
                 yield batch
-        except sqlite3.OperationalError as exc:
-            if "decode" in str(exc):  # a TEXT value that is not UTF-8
-                raise SourceError(self._locate_bad_text(table, columns), self.path) from exc
+        except UnicodeDecodeError as exc:  # a TEXT value that is not UTF-8
+            raise SourceError(self._locate_bad_text(table, columns), self.path) from exc
+        except (apsw.CorruptError, apsw.NotADBError) as exc:
+            raise SourceError(f"source table {table} is unreadable (corrupt file?): {exc}",
+                              self.path) from exc
+        except apsw.Error as exc:
             raise SourceError(f"cannot read source table {table}: {exc}", self.path) from exc
-        except sqlite3.DatabaseError as exc:
-            raise SourceError(f"source table {table} is unreadable (corrupt file?): {exc}", self.path) from exc
         finally:
-            cur.close()
+            if cur is not None:
+                cur.close()
 
     def _locate_bad_text(self, table: str, columns: list[str]) -> str:
         """Find the first TEXT value that is not UTF-8 (slow path, only after the fast read failed)."""
-        cur = self.conn.cursor()
-        cols = ", ".join(f"typeof({quote(c)}) = 'text', {quote(c)}" for c in columns)
+        # Each value comes as its bytes (CAST AS BLOB), so nothing is decoded on the way.
+        cols = ", ".join(f"typeof({quote(c)}) = 'text', CAST({quote(c)} AS BLOB)" for c in columns)
         try:
-            cur.execute(f"SELECT rowid, {cols} FROM {quote(table)}")
-        except sqlite3.OperationalError:  # WITHOUT ROWID table
-            cur.execute(f"SELECT NULL, {cols} FROM {quote(table)}")
-        self.conn.text_factory = bytes
+            cur = self.conn.execute(f"SELECT rowid, {cols} FROM {quote(table)}")
+        except apsw.SQLError:  # WITHOUT ROWID table
+            cur = self.conn.execute(f"SELECT NULL, {cols} FROM {quote(table)}")
         try:
             for n, (rowid, *values) in enumerate(cur, 1):
                 for name, is_text, value in zip(columns, values[::2], values[1::2]):
@@ -180,14 +189,13 @@ class SqliteSource(Source):
                         where = f"rowid {rowid}" if rowid is not None else f"row #{n}"
                         return f"table {table}, {where}, column {name}: text is not valid UTF-8: {value[:40]!r}"
         finally:
-            self.conn.text_factory = str
             cur.close()
         return f"table {table}: a text value is not valid UTF-8"
 
     def close(self) -> None:
         conn, self.conn = self.conn, None
         if conn is not None:
-            conn.close()
+            conn.close(force=True)  # also ends cursors a failed read left open
 
 
 def _not_utf8(value: bytes) -> bool:
