@@ -152,12 +152,13 @@ def _hash_target(conn, plan: Plan, progress: Progress) -> dict[str, tuple[int, i
 
 
 def _fit_parallel_workers(conn) -> None:
-    """On a server that runs on this machine, at most one parallel worker per core beyond the leader's.
+    """On a server that runs on this machine, at most cores - 1 parallel workers: the leader and its workers
+    then need no more cores than there are.
 
     There PostgreSQL's leader and workers share the cores with this process and the hashing helper. On 2 cores
     the leader and 2 workers (the default) made the import slower than the leader and 1 worker: 11.00 against
     10.81 s median, 6 of 6 alternating pairs (1M tasks; without workers: 11.38 s). A remote server keeps its
-    own setting: its cores are its own.
+    own setting: its cores are its own. SET LOCAL: the setting ends with the import's transaction.
     """
     if not _server_is_local(conn):
         return
@@ -168,13 +169,17 @@ def _fit_parallel_workers(conn) -> None:
 
 
 def _server_is_local(conn) -> bool:
-    """Connected through a Unix socket or to a loopback address."""
+    """Connected through a Unix socket (a directory, or @name for an abstract one) or to a loopback address."""
     host = conn.info.host or ""
-    if host.startswith("/") or host == "localhost":
+    if host.startswith(("/", "@")) or host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(conn.info.hostaddr or host).is_loopback
-    except ValueError:
+        address = conn.info.hostaddr or host
+    except psycopg.NotSupportedError:  # hostaddr needs libpq 12 or later
+        address = host
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:  # a host name: not resolved here, so not taken for this machine
         return False
 
 

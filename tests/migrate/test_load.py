@@ -393,7 +393,7 @@ class _Info:
 
 
 @pytest.mark.parametrize("host, hostaddr, local", [
-    ("/var/run/postgresql", "", True), ("localhost", "", True), ("127.0.0.1", "127.0.0.1", True),
+    ("/var/run/postgresql", "", True), ("@pg", "", True), ("localhost", "", True), ("127.0.0.1", "127.0.0.1", True),
     ("::1", "::1", True), ("dpg-abc-a.oregon-postgres.render.com", "35.227.164.209", False),
     ("10.0.0.7", "10.0.0.7", False), ("db.internal", "", False),
 ])
