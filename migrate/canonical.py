@@ -62,10 +62,10 @@ _SQL_TEXT_UTF8 = "octet_length({c}::text)::text || ':' || {c}::text"
 KINDS = tuple(_PY_EXPR)
 
 _pack_double = struct.Struct(">d").pack
-PG_EPOCH = _dt.datetime(2000, 1, 1)  # where PostgreSQL's date/time wire formats count from
-_PG_EPOCH_UTC = PG_EPOCH.replace(tzinfo=_dt.timezone.utc)
+PG_EPOCH = _dt.datetime(2000, 1, 1)  # where PostgreSQL's date/time wire formats count from (and it rounds from)
+PG_EPOCH_UTC = PG_EPOCH.replace(tzinfo=_dt.timezone.utc)
 _PG_EPOCH_ORDINAL = PG_EPOCH.toordinal()
-_MICROSECOND = _dt.timedelta(microseconds=1)
+MICROSECOND = _dt.timedelta(microseconds=1)
 
 
 def _numeric_text(value: Decimal) -> str:
@@ -342,7 +342,7 @@ def jsonb_text(text: str) -> str:
 # -- rows ----------------------------------------------------------------------------------------
 
 _NAMESPACE = {"N": NULL, "_pack_double": _pack_double, "_numeric_text": _numeric_text, "_PG_EPOCH": PG_EPOCH,
-              "_PG_EPOCH_UTC": _PG_EPOCH_UTC, "_PG_EPOCH_ORDINAL": _PG_EPOCH_ORDINAL, "_MICROSECOND": _MICROSECOND,
+              "_PG_EPOCH_UTC": PG_EPOCH_UTC, "_PG_EPOCH_ORDINAL": _PG_EPOCH_ORDINAL, "_MICROSECOND": MICROSECOND,
               "jsonb_text": jsonb_text}
 
 

@@ -15,12 +15,12 @@ from typing import Any, Callable
 
 import orjson
 
+from .canonical import PG_EPOCH  # PostgreSQL rounds timestamps relative to this point
 from .schema import INT_RANGES, Column
 from .source import MISSING
 
 EPOCH = datetime(1970, 1, 1)
 EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
-PG_EPOCH = datetime(2000, 1, 1)  # PostgreSQL rounds timestamps relative to this point
 _INT_TEXT = re.compile(r"-?[0-9]+")
 _WIDE = Context(prec=1000, rounding=ROUND_HALF_UP)  # numeric rounding as PostgreSQL does it (half away)
 NUL_HINT = "text without NUL bytes (PostgreSQL cannot store them; --strip-nul removes them)"

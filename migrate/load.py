@@ -8,7 +8,6 @@ made transactional by restarting each sequence first, which gives it a new relfi
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import time
 from collections import deque
@@ -20,7 +19,7 @@ from psycopg import errors as pgerrors, sql
 from psycopg.adapt import Dumper
 
 from .errors import SourceError, TargetError, VerificationFailed
-from .pg import connect
+from .pg import connect, server_on_this_machine
 from .plan import Plan, TablePlan
 from .progress import Progress
 from .rows import RowConverter, no_cyclic_gc
@@ -160,27 +159,12 @@ def _fit_parallel_workers(conn) -> None:
     10.81 s median, 6 of 6 alternating pairs (1M tasks; without workers: 11.38 s). A remote server keeps its
     own setting: its cores are its own. SET LOCAL: the setting ends with the import's transaction.
     """
-    if not _server_is_local(conn):
+    if not server_on_this_machine(conn):
         return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     current = int(conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0])
     if current > cores - 1:
         conn.execute(sql.SQL("SET LOCAL max_parallel_workers_per_gather = {}").format(sql.Literal(max(cores - 1, 0))))
-
-
-def _server_is_local(conn) -> bool:
-    """Connected through a Unix socket (a directory, or @name for an abstract one) or to a loopback address."""
-    host = conn.info.host or ""
-    if host.startswith(("/", "@")) or host == "localhost":
-        return True
-    try:
-        address = conn.info.hostaddr or host
-    except psycopg.NotSupportedError:  # hostaddr needs libpq 12 or later
-        address = host
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:  # a host name: not resolved here, so not taken for this machine
-        return False
 
 
 def _compare(report: ImportReport, target_side: dict, seconds: float) -> Verification:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -36,6 +37,21 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
         return psycopg.connect(plain, **kwargs)
     except psycopg.Error as exc:
         raise TargetError(f"cannot connect to the target: {scrub(str(exc).strip(), url)}") from None
+
+
+def server_on_this_machine(conn: psycopg.Connection) -> bool:
+    """Connected through a Unix socket (a directory, or @name for an abstract one) or to a loopback address."""
+    host = conn.info.host or ""
+    if host.startswith(("/", "@")) or host == "localhost":
+        return True
+    try:
+        address = conn.info.hostaddr or host
+    except psycopg.NotSupportedError:  # hostaddr needs libpq 12 or later
+        address = host
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:  # a host name: not resolved here, so not taken for this machine
+        return False
 
 
 def scrub(text: str, url: str) -> str:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterator
 
-from .convert import PG_EPOCH, Bad, NulCounter, column_converter
+from .canonical import MICROSECOND, PG_EPOCH, PG_EPOCH_UTC
+from .convert import Bad, NulCounter, column_converter
 from .errors import ConversionError
 from .plan import TablePlan
 from .schema import INT_RANGES, Column
@@ -24,21 +25,19 @@ MAX_SHOWN = 60  # characters of a bad value quoted in an error message
 # Epoch ms in [1900, 2100): there utcfromtimestamp(ms / 1000) is exact to the microsecond (|ms / 1000| <
 # 4.5e9 keeps the double's error under 0.5 us) and 6x faster than adding a timedelta.
 FAST_MS = (-2208988800000, 4102444800000)
-US_BEFORE_PG_EPOCH = 946_684_800_000_000  # microseconds from 1970-01-01 to 2000-01-01
+US_BEFORE_PG_EPOCH = (PG_EPOCH - datetime(1970, 1, 1)) // MICROSECOND  # 946,684,800,000,000
 # Binary COPY carries no type per value: a timestamp(tz) field is the 8-byte count of microseconds since
 # 2000-01-01 (UTC), byte for byte what psycopg's int8 dumper writes for that count. Sent that way ("wire"
 # rows), an epoch-ms DateTime costs one multiplication instead of a datetime object and its dumper: the
 # COPY of 1M tasks (4M DateTimes) took 5.0-5.2 s instead of 5.4-5.6 s, measured in-process (load.import_data).
 WIRE_TYPES = {"timestamp": "int8", "timestamptz": "int8"}
-_MICROSECOND = timedelta(microseconds=1)
-_PG_EPOCH_UTC = PG_EPOCH.replace(tzinfo=timezone.utc)
 
 
 def wire_timestamp(dt: datetime | None) -> int | None:
     """A converted timestamp or timestamptz value as its binary COPY form (see WIRE_TYPES)."""
     if dt is None:
         return None
-    return (dt - (PG_EPOCH if dt.tzinfo is None else _PG_EPOCH_UTC)) // _MICROSECOND
+    return (dt - (PG_EPOCH if dt.tzinfo is None else PG_EPOCH_UTC)) // MICROSECOND
 
 
 @contextmanager

@@ -385,18 +385,3 @@ def test_a_server_on_this_machine_gets_no_more_parallel_workers_than_cores_besid
             assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == str(expected)
         # SET LOCAL: the session's own setting is back after the import's transaction
         assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == str(setting)
-
-
-class _Info:
-    def __init__(self, host, hostaddr=""):
-        self.host, self.hostaddr = host, hostaddr
-
-
-@pytest.mark.parametrize("host, hostaddr, local", [
-    ("/var/run/postgresql", "", True), ("@pg", "", True), ("localhost", "", True), ("127.0.0.1", "127.0.0.1", True),
-    ("::1", "::1", True), ("dpg-abc-a.oregon-postgres.render.com", "35.227.164.209", False),
-    ("10.0.0.7", "10.0.0.7", False), ("db.internal", "", False),
-])
-def test_only_a_unix_socket_or_a_loopback_address_counts_as_this_machine(host, hostaddr, local):
-    conn = type("Conn", (), {"info": _Info(host, hostaddr)})()
-    assert load._server_is_local(conn) is local

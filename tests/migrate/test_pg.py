@@ -1,11 +1,13 @@
-"""Connecting to the target: Prisma-style URLs, and no password in any error."""
+"""Connecting to the target: Prisma-style URLs, no password in any error, and whether the server is on this machine."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 
 from migrate.errors import TargetError
-from migrate.pg import connect, libpq_url, scrub
+from migrate.pg import connect, libpq_url, scrub, server_on_this_machine
 
 
 def test_a_failed_connection_is_a_one_line_target_error_without_the_password(pg_cluster):
@@ -26,3 +28,13 @@ def test_prisma_only_url_parameters_are_removed_and_schema_is_returned():
     url, schema = libpq_url("postgresql://u:p@h:5/db?schema=app&connection_limit=5&sslmode=require")
     assert (url, schema) == ("postgresql://u:p@h:5/db?sslmode=require", "app")
     assert libpq_url("postgresql://h/db") == ("postgresql://h/db", None)
+
+
+@pytest.mark.parametrize("host, hostaddr, local", [
+    ("/var/run/postgresql", "", True), ("@pg", "", True), ("localhost", "", True), ("127.0.0.1", "127.0.0.1", True),
+    ("::1", "::1", True), ("dpg-abc-a.oregon-postgres.render.com", "35.227.164.209", False),
+    ("10.0.0.7", "10.0.0.7", False), ("db.internal", "", False),
+])
+def test_only_a_unix_socket_or_a_loopback_address_counts_as_this_machine(host, hostaddr, local):
+    conn = SimpleNamespace(info=SimpleNamespace(host=host, hostaddr=hostaddr))  # what a connection's .info tells
+    assert server_on_this_machine(conn) is local
