@@ -207,8 +207,9 @@ def test_numeric_fast_path_leaves_rounding_to_the_converter():
     assert fused((2.675,)) == row_text_function(["numeric"])((Decimal("2.68"),))
 
 
+@pytest.mark.parametrize("verify", [False, True])
 def test_an_import_waiting_for_the_helper_analyzes_meanwhile_and_commits_the_statistics(
-        tmp_path, target_url, background, monkeypatch):
+        tmp_path, target_url, background, monkeypatch, verify):
     monkeypatch.setattr(BackgroundDigests, "done", lambda self: False)  # the helper is always still busy
     statuses = []
 
@@ -217,9 +218,12 @@ def test_an_import_waiting_for_the_helper_analyzes_meanwhile_and_commits_the_sta
             statuses.append(text)
 
     sample.make_dataset(tmp_path / "s.db", 50)
-    run_import(tmp_path / "s.db", target_url, progress=Recording())
-    assert "analyzing the imported tables while the source digests are computed" in statuses
+    run_import(tmp_path / "s.db", target_url, progress=Recording(), verify=verify)
+    meanwhile = "analyzing the imported tables while the source digests are computed"
+    assert meanwhile in statuses
     assert "analyzing the imported tables" not in statuses  # not a second time after COMMIT
+    if verify:  # before the target's hash, beside the still busy helper
+        assert statuses.index(meanwhile) < statuses.index("hashing 6 tables on the target, before COMMIT")
     with psycopg.connect(target_url) as conn:
         analyzed = conn.execute("SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'Task' "
                                 "AND last_analyze IS NOT NULL").fetchone()[0]
