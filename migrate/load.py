@@ -8,7 +8,6 @@ made transactional by restarting each sequence first, which gives it a new relfi
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from psycopg import errors as pgerrors, sql
 from psycopg.adapt import Dumper
 
 from .errors import SourceError, TargetError, VerificationFailed
-from .pg import connect, server_on_this_machine
+from .pg import connect, fit_parallel_workers, usable_cores
 from .plan import Plan, TablePlan
 from .progress import Progress
 from .rows import RowConverter, no_cyclic_gc
@@ -160,20 +159,13 @@ def _hash_target(conn, plan: Plan, progress: Progress) -> dict[str, tuple[int, i
 
 
 def _fit_parallel_workers(conn) -> None:
-    """On a server that runs on this machine, at most cores - 1 parallel workers: the leader and its workers
-    then need no more cores than there are.
+    """On a server on this machine, at most cores - 1 parallel workers (pg.fit_parallel_workers).
 
     There PostgreSQL's leader and workers share the cores with this process and the hashing helper. On 2 cores
     the leader and 2 workers (the default) made the import slower than the leader and 1 worker: 11.00 against
-    10.81 s median, 6 of 6 alternating pairs (1M tasks; without workers: 11.38 s). A remote server keeps its
-    own setting: its cores are its own. SET LOCAL: the setting ends with the import's transaction.
+    10.81 s median, 6 of 6 alternating pairs (1M tasks; without workers: 11.38 s).
     """
-    if not server_on_this_machine(conn):
-        return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    current = int(conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0])
-    if current > cores - 1:
-        conn.execute(sql.SQL("SET LOCAL max_parallel_workers_per_gather = {}").format(sql.Literal(max(cores - 1, 0))))
+    fit_parallel_workers(conn, usable_cores())
 
 
 def _compare(report: ImportReport, target_side: dict, seconds: float) -> Verification:

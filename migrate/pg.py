@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
 from .errors import TargetError
 from .redact import redact, url_secrets
@@ -52,6 +54,22 @@ def server_on_this_machine(conn: psycopg.Connection) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:  # a host name: not resolved here, so not taken for this machine
         return False
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def fit_parallel_workers(conn: psycopg.Connection, cores: int) -> None:
+    """On a server on this machine, at most ``cores`` - 1 parallel workers per query, so that a query's leader
+    and its workers need no more than ``cores`` cores (there they share the cores with this process). A remote
+    server keeps its own setting: its cores are its own. SET LOCAL: the setting ends with the transaction."""
+    if not server_on_this_machine(conn):
+        return
+    current = int(conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0])
+    if current > cores - 1:
+        conn.execute(sql.SQL("SET LOCAL max_parallel_workers_per_gather = {}").format(sql.Literal(max(cores - 1, 0))))
 
 
 def scrub(text: str, url: str) -> str:

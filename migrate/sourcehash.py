@@ -131,9 +131,10 @@ def raw_row_text_function(table: TablePlan, flavour: str, strip_nul: bool = Fals
     return namespace["row_text"]
 
 
-def table_digest(source: Source, table: TablePlan, strip_nul: bool = False) -> tuple[int, int]:
+def table_digest(source: Source, table: TablePlan, strip_nul: bool = False,
+                 advance: Callable[[int], None] | None = None) -> tuple[int, int]:
     """``(count, digest)`` of one planned table read from ``source``, as verify.TableHasher gives for the
-    rows that the import sends.
+    rows that the import sends; ``advance(n)`` is called after each batch of ``n`` rows.
 
     :raises ConversionError: a value the import could not convert either (named as the import names it)
     """
@@ -147,6 +148,8 @@ def table_digest(source: Source, table: TablePlan, strip_nul: bool = False) -> t
         except Exception as exc:  # noqa: BLE001 - the converter names the culprit, or it is a bug
             raise RowConverter(table, source.flavour, strip_nul).diagnose(batch, count) from exc
         count += len(batch)
+        if advance is not None:
+            advance(len(batch))
     return count, to_signed64(total)
 
 

@@ -161,7 +161,7 @@ def pg_table_digest(conn: psycopg.Connection, table: str, columns: Sequence[tupl
 
 
 def target_digests(conninfo: str, tables: Mapping[str, Sequence[tuple[str, str]]], *, jobs: int = 2,
-                   schema: str | None = None) -> dict[str, tuple[int, int]]:
+                   schema: str | None = None, cores: int | None = None) -> dict[str, tuple[int, int]]:
     """``{table: (count, digest)}`` from PostgreSQL, ``jobs`` tables at a time, each on its own read-only connection.
 
     Tables start largest first so that the parallel connections finish close together. Each table is
@@ -169,11 +169,13 @@ def target_digests(conninfo: str, tables: Mapping[str, Sequence[tuple[str, str]]
 
     :param conninfo: a libpq connection string or URL (it never appears in errors)
     :param tables: ``{table: [(column, kind), ...]}``
+    :param cores: on a server on this machine, the cores each query may use with its parallel workers
+        (pg.fit_parallel_workers); None: the server's setting
     :raises TargetError: the database is unreachable or a table cannot be hashed
     """
     order = _largest_first(conninfo, list(tables), schema)
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(order)))) as pool:
-        futures = {table: pool.submit(_digest_on_own_connection, conninfo, table, tables[table], schema)
+        futures = {table: pool.submit(_digest_on_own_connection, conninfo, table, tables[table], schema, cores)
                    for table in order}
         try:
             return {table: futures[table].result() for table in tables}
@@ -183,8 +185,10 @@ def target_digests(conninfo: str, tables: Mapping[str, Sequence[tuple[str, str]]
 
 
 def _digest_on_own_connection(conninfo: str, table: str, columns: Sequence[tuple[str, str]],
-                              schema: str | None) -> tuple[int, int]:
+                              schema: str | None, cores: int | None) -> tuple[int, int]:
     with _connect(conninfo) as conn:
+        if cores is not None:
+            pg.fit_parallel_workers(conn, cores)  # SET LOCAL in the transaction that the digest's query runs in
         return pg_table_digest(conn, table, columns, schema=schema)
 
 

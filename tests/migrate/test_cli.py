@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
+from concurrent.futures import Future
 
 import psycopg
 import pytest
 
-from migrate import sample
+from migrate import commands, sample
 from migrate.cli import EPILOGS, build_parser, main
+from migrate.errors import TargetError
+from migrate.progress import Progress
 
-from .conftest import fetch, seed_minimal, snapshot, task
+from .conftest import fetch, plan_for, seed_minimal, snapshot, task
 
 
 @pytest.fixture
@@ -116,6 +121,38 @@ def test_verify_reports_a_missing_row_by_count(dataset, target_url, capsys):
     capsys.readouterr()
     assert main(["verify", "-q", "--source", str(dataset), "--target", target_url]) == 3
     assert "Comment: 300 rows in the source, 299 in the target" in capsys.readouterr().out
+
+
+def test_verify_names_a_source_value_the_import_would_refuse_in_a_table_that_differs(dataset, target_url, capsys):
+    # The fast source hash takes any stored integer; the complete converters, run again for the table that
+    # differs, refuse one that priority (int4) cannot hold, and name it.
+    assert main(["import", "-q", "--source", str(dataset), "--target", target_url]) == 0
+    with sqlite3.connect(dataset) as conn:
+        conn.execute('UPDATE "Task" SET "priority" = 1099511627776 WHERE id = 7')
+    capsys.readouterr()
+    assert main(["verify", "-q", "--source", str(dataset), "--target", target_url]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert "Task" in err and "id=7" in err and "priority" in err and "1099511627776" in err
+
+
+def test_verify_stops_hashing_the_source_once_the_target_side_has_failed(dataset, target_url, monkeypatch):
+    source, the_plan = plan_for(dataset, target_url)
+    batches_of = type(source).batches
+    monkeypatch.setattr(type(source), "batches", lambda self, table, columns: batches_of(self, table, columns, 100))
+    failed = Future()
+    failed.set_exception(TargetError("cannot hash table Task on the target: boom", "Task"))
+    batches = []
+
+    class Counting(Progress):
+        @contextlib.contextmanager
+        def table(self, name, total):
+            yield batches.append
+
+    task_plan = next(tp for tp in the_plan.tables if tp.target == "Task")
+    with source, pytest.raises(TargetError, match="boom"):
+        commands._fast_digest(source, task_plan, False, Counting(), failed)
+    assert batches == [100]  # the first of Task's 3 batches, then the target's error
 
 
 def test_verify_flags_rows_in_a_target_table_the_source_does_not_have(sqlite_path, target_url, capsys):

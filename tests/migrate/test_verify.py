@@ -165,6 +165,22 @@ def test_target_digests_hashes_each_table_on_its_own_connection_in_parallel(pg_u
     assert digests == {name: python_side(rows) for name, rows in tables.items()}
 
 
+@pytest.mark.parametrize("cores, expected", [(None, "2"), (1, "0"), (2, "1")])
+def test_target_digests_fit_each_querys_parallel_workers_to_the_cores_given(pg_url, monkeypatch, cores, expected):
+    # The test cluster listens on 127.0.0.1 (a server on this machine) and keeps PostgreSQL's default of 2.
+    with psycopg.connect(pg_url) as conn:
+        create_table(conn, "Task", make_rows(5))
+    seen = []
+
+    def recording(conn, *args, **kwargs):
+        seen.append(conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0])
+        return pg_table_digest(conn, *args, **kwargs)
+
+    monkeypatch.setattr("migrate.verify.pg_table_digest", recording)
+    assert target_digests(pg_url, {"Task": PAIRS}, cores=cores) == {"Task": python_side(make_rows(5))}
+    assert seen == [expected]
+
+
 def test_target_digests_names_a_missing_table(pg_url):
     with pytest.raises(TargetError, match="cannot hash table Nope on the target: .*does not exist") as info:
         target_digests(pg_url, {"Nope": [("id", "int")]})
