@@ -111,10 +111,9 @@ def verify(args) -> int:
             # (A source error waits for the target's queries to end: the thread cannot be stopped.)
             target = pool.submit(target_digests, args.target, columns, jobs=VERIFY_JOBS,
                                  cores=max(1, (usable_cores() - 1) // VERIFY_JOBS))
-            src = {tp.target: _fast_digest(source, tp, args.strip_nul, progress, target)
-                   for tp in the_plan.tables if tp.columns}  # (a JSON export's [] has none)
+            planned = {tp.target: tp for tp in the_plan.tables if tp.columns}  # (a JSON export's [] has none)
+            src = {name: _fast_digest(source, tp, args.strip_nul, progress, target) for name, tp in planned.items()}
             verification = check(src, target.result(), time.perf_counter() - started)
-            planned = {tp.target: tp for tp in the_plan.tables if tp.columns}
             confirm = [planned[m.table] for m in verification.mismatches if m.table in planned]
             if confirm:
                 src.update(source_digests((tp.target, tp.kinds, _rows(source, tp, args.strip_nul, progress))
