@@ -102,36 +102,43 @@ def sample_counts(path) -> dict:
         return {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
 
 
-def test_verify_exits_3_and_names_the_table_whose_content_changed(dataset, target_url, capsys):
+def verify_after_change(dataset, target_url, capsys, *, target_sql=None, source_sql=None):
+    """Import ``dataset``, run one SQL statement on the target or the source, then ``verify``: its exit code
+    and what it printed."""
     assert main(["import", "-q", "--source", str(dataset), "--target", target_url]) == 0
-    with psycopg.connect(target_url) as conn:  # one millisecond on one row
-        conn.execute("""UPDATE "Task" SET "createdAt" = "createdAt" + interval '1 millisecond' WHERE id = 7""")
+    if target_sql:
+        with psycopg.connect(target_url) as conn:
+            conn.execute(target_sql)
+    if source_sql:
+        with sqlite3.connect(dataset) as conn:
+            conn.execute(source_sql)
     capsys.readouterr()
-    assert main(["verify", "-q", "--source", str(dataset), "--target", target_url]) == 3
-    captured = capsys.readouterr()
+    return main(["verify", "-q", "--source", str(dataset), "--target", target_url]), capsys.readouterr()
+
+
+def test_verify_exits_3_and_names_the_table_whose_content_changed(dataset, target_url, capsys):
+    code, captured = verify_after_change(dataset, target_url, capsys,  # one millisecond on one row
+                                         target_sql="""UPDATE "Task" SET "createdAt" = "createdAt" """
+                                                    """+ interval '1 millisecond' WHERE id = 7""")
+    assert code == 3
     assert "differs: Task: same 300 rows, but their contents differ" in captured.out
     assert "Comment" not in captured.out.split("differs:", 1)[1].splitlines()[0]
     assert captured.err.startswith("error: verification found differences in 1 table(s): Task")
 
 
 def test_verify_reports_a_missing_row_by_count(dataset, target_url, capsys):
-    assert main(["import", "-q", "--source", str(dataset), "--target", target_url]) == 0
-    with psycopg.connect(target_url) as conn:
-        conn.execute('DELETE FROM "Comment" WHERE id = 5')
-    capsys.readouterr()
-    assert main(["verify", "-q", "--source", str(dataset), "--target", target_url]) == 3
-    assert "Comment: 300 rows in the source, 299 in the target" in capsys.readouterr().out
+    code, captured = verify_after_change(dataset, target_url, capsys, target_sql='DELETE FROM "Comment" WHERE id = 5')
+    assert code == 3
+    assert "Comment: 300 rows in the source, 299 in the target" in captured.out
 
 
 def test_verify_names_a_source_value_the_import_would_refuse_in_a_table_that_differs(dataset, target_url, capsys):
     # The fast source hash takes any stored integer; the complete converters, run again for the table that
     # differs, refuse one that priority (int4) cannot hold, and name it.
-    assert main(["import", "-q", "--source", str(dataset), "--target", target_url]) == 0
-    with sqlite3.connect(dataset) as conn:
-        conn.execute('UPDATE "Task" SET "priority" = 1099511627776 WHERE id = 7')
-    capsys.readouterr()
-    assert main(["verify", "-q", "--source", str(dataset), "--target", target_url]) == 1
-    err = capsys.readouterr().err
+    code, captured = verify_after_change(dataset, target_url, capsys,
+                                         source_sql='UPDATE "Task" SET "priority" = 1099511627776 WHERE id = 7')
+    assert code == 1
+    err = captured.err
     assert err.startswith("error: ") and "Traceback" not in err
     assert "Task" in err and "id=7" in err and "priority" in err and "1099511627776" in err
 
