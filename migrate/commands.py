@@ -21,7 +21,7 @@ from .rows import RowConverter, no_cyclic_gc
 from .schema import plan as make_plan, read_target
 from .source import open_source
 from .sourcehash import table_digest
-from .verify import check, plan_columns, source_digests, target_digests
+from .verify import Cancel, check, plan_columns, source_digests, target_digests
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_APP = ROOT / "tests" / "fixtures" / "app"
@@ -105,15 +105,20 @@ def verify(args) -> int:
         the_plan.check()
         columns = plan_columns(the_plan)
         progress.status(f"hashing {len(columns)} tables on the target while the source is hashed here ...")
+        cancel = Cancel()
         with ThreadPoolExecutor(max_workers=1) as pool, no_cyclic_gc():
             # A server on this machine shares its cores with this process: each query's leader and workers get
             # an equal part of the rest (2 cores: no workers; 7.2 s against 8.0 s with the default 2, 4 runs each).
-            # (A source error waits for the target's queries to end: the thread cannot be stopped.)
             target = pool.submit(target_digests, args.target, columns, jobs=VERIFY_JOBS,
-                                 cores=max(1, (usable_cores() - 1) // VERIFY_JOBS))
-            planned = {tp.target: tp for tp in the_plan.tables if tp.columns}  # (a JSON export's [] has none)
-            src = {name: _fast_digest(source, tp, args.strip_nul, progress, target) for name, tp in planned.items()}
-            verification = check(src, target.result(), time.perf_counter() - started)
+                                 cores=max(1, (usable_cores() - 1) // VERIFY_JOBS), cancel=cancel)
+            try:
+                planned = {tp.target: tp for tp in the_plan.tables if tp.columns}  # (a JSON export's [] has none)
+                src = {name: _fast_digest(source, tp, args.strip_nul, progress, target)
+                       for name, tp in planned.items()}
+                verification = check(src, target.result(), time.perf_counter() - started)
+            except BaseException:  # an error or Ctrl-C: the pool's exit need not wait for the target's queries
+                cancel()
+                raise
             confirm = [planned[m.table] for m in verification.mismatches if m.table in planned]
             if confirm:
                 src.update(source_digests((tp.target, tp.kinds, _rows(source, tp, args.strip_nul, progress))

@@ -7,7 +7,9 @@ altered row changes it. The canonical text of each kind is defined in :mod:`migr
 
 from __future__ import annotations
 
+import contextlib
 import struct
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
@@ -160,8 +162,43 @@ def pg_table_digest(conn: psycopg.Connection, table: str, columns: Sequence[tupl
     return count, to_signed64(int(total))
 
 
+class Cancel:
+    """Stops a running :func:`target_digests` from another thread: PostgreSQL gets a cancel request for each
+    query that runs, and tables not started yet are not started (each then raises TargetError)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._running: set[psycopg.Connection] = set()
+        self.requested = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            self.requested = True
+            running = list(self._running)
+        for conn in running:
+            conn.cancel_safe()  # bounded by a timeout, unlike cancel()
+
+    def check(self, table: str) -> None:
+        """:raises TargetError: the hashing was cancelled (called right before a table's query: a cancel request
+            reaching a connection between this check and its query finds nothing to cancel)."""
+        if self.requested:
+            raise TargetError(f"hashing table {table} on the target was cancelled", table)
+
+    @contextlib.contextmanager
+    def watching(self, conn: psycopg.Connection, table: str):
+        with self._lock:
+            self.check(table)
+            self._running.add(conn)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running.discard(conn)
+
+
 def target_digests(conninfo: str, tables: Mapping[str, Sequence[tuple[str, str]]], *, jobs: int = 2,
-                   schema: str | None = None, cores: int | None = None) -> dict[str, tuple[int, int]]:
+                   schema: str | None = None, cores: int | None = None,
+                   cancel: Cancel | None = None) -> dict[str, tuple[int, int]]:
     """``{table: (count, digest)}`` from PostgreSQL, ``jobs`` tables at a time, each on its own read-only connection.
 
     Tables start largest first so that the parallel connections finish close together. Each table is
@@ -171,11 +208,13 @@ def target_digests(conninfo: str, tables: Mapping[str, Sequence[tuple[str, str]]
     :param tables: ``{table: [(column, kind), ...]}``
     :param cores: on a server on this machine, the cores each query may use with its parallel workers
         (pg.fit_parallel_workers); None: the server's setting
-    :raises TargetError: the database is unreachable or a table cannot be hashed
+    :param cancel: lets another thread stop the hashing (see :class:`Cancel`)
+    :raises TargetError: the database is unreachable, a table cannot be hashed, or ``cancel`` was called
     """
     order = _largest_first(conninfo, list(tables), schema)
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(order)))) as pool:
-        futures = {table: pool.submit(_digest_on_own_connection, conninfo, table, tables[table], schema, cores)
+        futures = {table: pool.submit(_digest_on_own_connection, conninfo, table, tables[table], schema, cores,
+                                      cancel or Cancel())
                    for table in order}
         try:
             return {table: futures[table].result() for table in tables}
@@ -185,10 +224,11 @@ def target_digests(conninfo: str, tables: Mapping[str, Sequence[tuple[str, str]]
 
 
 def _digest_on_own_connection(conninfo: str, table: str, columns: Sequence[tuple[str, str]],
-                              schema: str | None, cores: int | None) -> tuple[int, int]:
-    with _connect(conninfo) as conn:
+                              schema: str | None, cores: int | None, cancel: Cancel) -> tuple[int, int]:
+    with _connect(conninfo) as conn, cancel.watching(conn, table):
         if cores is not None:
             pg.fit_parallel_workers(conn, cores)  # SET LOCAL in the transaction that the digest's query runs in
+        cancel.check(table)
         return pg_table_digest(conn, table, columns, schema=schema)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import psycopg
@@ -10,6 +11,7 @@ import pytest
 
 from migrate import sample, schema
 from migrate.load import import_data
+from migrate.errors import TargetError
 from migrate.pg import connect
 from migrate.source import open_source
 
@@ -122,3 +124,22 @@ def make_target(pg_cluster):
         made.append(url)
         return url
     return make
+
+
+def sleeping_digest(conn, table, columns, **kwargs):
+    """Stands in for pg_table_digest: a query that runs for 30 s unless it is cancelled."""
+    try:
+        conn.execute("SELECT pg_sleep(30)")
+    except psycopg.Error as exc:
+        raise TargetError(f"cannot hash table {table} on the target: {exc}", table) from exc
+    return 0, 0
+
+
+def wait_for_sleeping_query(url: str) -> None:
+    """Wait until :func:`sleeping_digest`'s query runs in the database of ``url``."""
+    deadline = time.monotonic() + 10
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND query LIKE 'SELECT pg_sleep%'").fetchone()[0]:
+            assert time.monotonic() < deadline, "the query never started"
+            time.sleep(0.05)

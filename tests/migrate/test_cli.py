@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from concurrent.futures import Future
 
 import psycopg
@@ -14,10 +15,10 @@ import pytest
 
 from migrate import commands, sample
 from migrate.cli import EPILOGS, build_parser, main
-from migrate.errors import TargetError
+from migrate.errors import ConversionError, TargetError
 from migrate.progress import Progress
 
-from .conftest import fetch, plan_for, seed_minimal, snapshot, task
+from .conftest import fetch, plan_for, seed_minimal, sleeping_digest, snapshot, task, wait_for_sleeping_query
 
 
 @pytest.fixture
@@ -160,6 +161,21 @@ def test_verify_stops_hashing_the_source_once_the_target_side_has_failed(dataset
     with source, pytest.raises(TargetError, match="boom"):
         commands._fast_digest(source, task_plan, False, Counting(), failed)
     assert batches == [100]  # the first of Task's 3 batches, then the target's error
+
+
+def test_verify_cancels_the_targets_query_when_the_source_side_fails(dataset, target_url, monkeypatch, capsys):
+    assert main(["import", "-q", "--source", str(dataset), "--target", target_url]) == 0
+    monkeypatch.setattr("migrate.verify.pg_table_digest", sleeping_digest)  # 30 s unless cancelled
+
+    def failing(source, tp, strip_nul, advance):
+        wait_for_sleeping_query(target_url)  # the target side is busy
+        raise ConversionError(f"table {tp.target}, row id=1: cannot convert", tp.target, "*", 1)
+
+    monkeypatch.setattr(commands, "table_digest", failing)
+    started = time.monotonic()
+    assert main(["verify", "-q", "--source", str(dataset), "--target", target_url]) == 1
+    assert time.monotonic() - started < 10
+    assert "cannot convert" in capsys.readouterr().err
 
 
 def test_verify_flags_rows_in_a_target_table_the_source_does_not_have(sqlite_path, target_url, capsys):

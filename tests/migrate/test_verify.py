@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import psycopg
@@ -14,8 +16,10 @@ from psycopg import sql
 from migrate import verify
 from migrate.canonical import sql_row_text
 from migrate.errors import ConversionError, TargetError
-from migrate.verify import (Mismatch, TableHasher, compare, pg_table_digest, source_digests, target_digests,
+from migrate.verify import (Cancel, Mismatch, TableHasher, compare, pg_table_digest, source_digests, target_digests,
                             to_signed64)
+
+from .conftest import sleeping_digest, wait_for_sleeping_query
 
 # A Task-like table with every kind: (column, kind, PostgreSQL type).
 COLUMNS = [
@@ -179,6 +183,30 @@ def test_target_digests_fit_each_querys_parallel_workers_to_the_cores_given(pg_u
     monkeypatch.setattr("migrate.verify.pg_table_digest", recording)
     assert target_digests(pg_url, {"Task": PAIRS}, cores=cores) == {"Task": python_side(make_rows(5))}
     assert seen == [expected]
+
+
+def test_cancel_stops_the_running_query_of_target_digests(pg_url, monkeypatch):
+    with psycopg.connect(pg_url) as conn:
+        create_table(conn, "Task", make_rows(3))
+    monkeypatch.setattr("migrate.verify.pg_table_digest", sleeping_digest)
+    cancel = Cancel()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(target_digests, pg_url, {"Task": PAIRS}, cancel=cancel)
+        wait_for_sleeping_query(pg_url)
+        cancelled_at = time.monotonic()
+        cancel()
+        with pytest.raises(TargetError, match="cancel"):
+            running.result(timeout=20)
+    assert time.monotonic() - cancelled_at < 5  # not the query's 30 s
+
+
+def test_a_cancelled_target_digests_starts_no_table(pg_url):
+    with psycopg.connect(pg_url) as conn:
+        create_table(conn, "Task", make_rows(3))
+    cancel = Cancel()
+    cancel()
+    with pytest.raises(TargetError, match="hashing table Task on the target was cancelled"):
+        target_digests(pg_url, {"Task": PAIRS}, cancel=cancel)
 
 
 def test_target_digests_names_a_missing_table(pg_url):
