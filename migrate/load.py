@@ -153,19 +153,12 @@ def _hash_target(conn, plan: Plan, progress: Progress) -> dict[str, tuple[int, i
     """``{table: (count, digest)}`` of the rows this transaction wrote. One query per table: PostgreSQL runs
     each with parallel workers (max_parallel_workers_per_gather), which see the transaction's own rows."""
     columns = plan_columns(plan)
-    _fit_parallel_workers(conn)
+    # On a server on this machine its leader and workers share the cores with this process and the helper. On
+    # 2 cores the leader and 2 workers (the default) made the import slower than the leader and 1 worker: 11.00
+    # against 10.81 s median, 6 of 6 alternating pairs (1M tasks; without workers: 11.38 s). Remote: left alone.
+    fit_parallel_workers(conn, usable_cores())
     progress.status(f"hashing {len(columns)} tables on the target, before COMMIT")
     return {name: pg_table_digest(conn, name, cols, schema=plan.target.schema) for name, cols in columns.items()}
-
-
-def _fit_parallel_workers(conn) -> None:
-    """On a server on this machine, at most cores - 1 parallel workers (pg.fit_parallel_workers).
-
-    There PostgreSQL's leader and workers share the cores with this process and the hashing helper. On 2 cores
-    the leader and 2 workers (the default) made the import slower than the leader and 1 worker: 11.00 against
-    10.81 s median, 6 of 6 alternating pairs (1M tasks; without workers: 11.38 s).
-    """
-    fit_parallel_workers(conn, usable_cores())
 
 
 def _compare(report: ImportReport, target_side: dict, seconds: float) -> Verification:

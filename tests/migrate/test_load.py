@@ -372,16 +372,3 @@ def test_a_source_opened_unchecked_is_checked_by_the_import_and_a_corrupt_one_ch
         with pytest.raises(SourceError, match=r"is corrupt \(PRAGMA quick_check\)"):
             load.import_data(source, busy_target, plan, replace=True, verify=True)
     assert snapshot(busy_target) == before
-
-
-@pytest.mark.parametrize("cores, setting, expected", [(2, 2, 1), (1, 2, 0), (4, 2, 2), (2, 0, 0)])
-def test_a_server_on_this_machine_gets_no_more_parallel_workers_than_cores_beside_the_leader(
-        target_url, monkeypatch, cores, setting, expected):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
-    with psycopg.connect(target_url, autocommit=True) as conn:  # the test cluster listens on 127.0.0.1: local
-        conn.execute(f"SET max_parallel_workers_per_gather = {setting}")
-        with conn.transaction():
-            load._fit_parallel_workers(conn)
-            assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == str(expected)
-        # SET LOCAL: the session's own setting is back after the import's transaction
-        assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == str(setting)

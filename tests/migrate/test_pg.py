@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
+import psycopg
 import pytest
 
 from migrate.errors import TargetError
-from migrate.pg import connect, libpq_url, scrub, server_on_this_machine
+from migrate.pg import connect, fit_parallel_workers, libpq_url, scrub, server_on_this_machine, usable_cores
 
 
 def test_a_failed_connection_is_a_one_line_target_error_without_the_password(pg_cluster):
@@ -38,3 +40,16 @@ def test_prisma_only_url_parameters_are_removed_and_schema_is_returned():
 def test_only_a_unix_socket_or_a_loopback_address_counts_as_this_machine(host, hostaddr, local):
     conn = SimpleNamespace(info=SimpleNamespace(host=host, hostaddr=hostaddr))  # what a connection's .info tells
     assert server_on_this_machine(conn) is local
+
+
+@pytest.mark.parametrize("cores, setting, expected", [(2, 2, 1), (1, 2, 0), (4, 2, 2), (2, 0, 0)])
+def test_a_server_on_this_machine_gets_no_more_parallel_workers_than_cores_beside_the_leader(
+        target_url, monkeypatch, cores, setting, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    with psycopg.connect(target_url, autocommit=True) as conn:  # the test cluster listens on 127.0.0.1: local
+        conn.execute(f"SET max_parallel_workers_per_gather = {setting}")
+        with conn.transaction():
+            fit_parallel_workers(conn, usable_cores())  # as the import's target hash calls it
+            assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == str(expected)
+        # SET LOCAL: the session's own setting is back after the import's transaction
+        assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == str(setting)
