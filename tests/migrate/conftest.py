@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from migrate import sample, schema
+from migrate import sample, schema, sourcehash
 from migrate.load import import_data
 from migrate.errors import TargetError
 from migrate.pg import connect
@@ -31,6 +32,28 @@ PRISMA_MIGRATIONS_SQLITE = """CREATE TABLE "_prisma_migrations" (
     "migration_name" TEXT NOT NULL, "logs" TEXT, "rolled_back_at" DATETIME,
     "started_at" DATETIME NOT NULL DEFAULT current_timestamp, "applied_steps_count" INTEGER UNSIGNED NOT NULL DEFAULT 0);
 """
+
+
+def require_compiled():
+    """The compiled row digests, or a skip (a failure under CI=true, where ./dev setup must have built them)."""
+    if sourcehash._rowdigest is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("migrate/_rowdigest.c is not built under CI=true; ./dev setup must build it")
+        pytest.skip("the compiled row digests are not built (./dev setup builds them)")
+    return sourcehash._rowdigest
+
+
+@pytest.fixture(params=["compiled", "python"])
+def hashing(request, monkeypatch):
+    """Run the test once with the compiled source digests and once in pure Python (MIGRATE_PURE_PYTHON,
+    which the hashing helper process inherits)."""
+    if request.param == "compiled":
+        require_compiled()
+        monkeypatch.delenv("MIGRATE_PURE_PYTHON", raising=False)
+    else:
+        monkeypatch.setenv("MIGRATE_PURE_PYTHON", "1")
+    assert sourcehash.compiled() == (request.param == "compiled")
+    return request.param
 
 
 def apply_sql(url: str, text: str) -> None:

@@ -114,7 +114,7 @@ def test_fast_path_tells_changed_values_apart(col, before, after):
     assert fused((1, before)) != fused((1, after))
 
 
-def test_a_value_the_converter_refuses_is_reported_with_its_row(tmp_path):
+def test_a_value_the_converter_refuses_is_reported_with_its_row(tmp_path, hashing):
     path = tmp_path / "s.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE t (id INTEGER, doc TEXT)")
@@ -126,7 +126,7 @@ def test_a_value_the_converter_refuses_is_reported_with_its_row(tmp_path):
         file_digests(path, [table])
 
 
-def test_file_digests_equal_the_digests_of_the_rows_the_import_sends(tmp_path, target_url):
+def test_file_digests_equal_the_digests_of_the_rows_the_import_sends(tmp_path, target_url, hashing):
     sample.make_dataset(tmp_path / "s.db", 150, mixed_dates=True)
     source, plan = plan_for(tmp_path / "s.db", target_url)
     with source:
@@ -140,7 +140,7 @@ def test_file_digests_equal_the_digests_of_the_rows_the_import_sends(tmp_path, t
     assert file_digests(tmp_path / "s.db", plan.tables) == sent
 
 
-def test_file_digests_of_a_json_export_equal_those_of_the_same_sqlite_data(tmp_path, target_url):
+def test_file_digests_of_a_json_export_equal_those_of_the_same_sqlite_data(tmp_path, target_url, hashing):
     sample.make_dataset(tmp_path / "d.db", 70, seed=5)
     sample.make_json_export(tmp_path / "d.json", 70, seed=5)
     _, from_sqlite = plan_for(tmp_path / "d.db", target_url)
@@ -148,7 +148,7 @@ def test_file_digests_of_a_json_export_equal_those_of_the_same_sqlite_data(tmp_p
     assert file_digests(tmp_path / "d.json", from_json.tables) == file_digests(tmp_path / "d.db", from_sqlite.tables)
 
 
-def test_the_helper_process_returns_the_same_digests(tmp_path, target_url):
+def test_the_helper_process_returns_the_same_digests(tmp_path, target_url, hashing):
     sample.make_dataset(tmp_path / "s.db", 60, mixed_dates=True)
     _, plan = plan_for(tmp_path / "s.db", target_url)
     with BackgroundDigests(tmp_path / "s.db", plan.tables) as helper:
