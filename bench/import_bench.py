@@ -282,7 +282,7 @@ def targets(sizes: list[dict]) -> list[dict]:
 def _print_machine(doc: dict) -> None:
     m = doc["machine"]
     print(f"{m['date']}: {m['nproc']} x {m['cpu']}, {m['memory_gib']} GiB; {m['pgloader']}; "
-          f"code {m['code']}; load average {' '.join(f'{x:.2f}' for x in doc['load_before'])}", flush=True)
+          f"code {m['code']}, source digests {m['source_digests']}; load average {' '.join(f'{x:.2f}' for x in doc['load_before'])}", flush=True)
 
 
 def _one_line(r: dict) -> str:

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def machine() -> dict:
-    """Date, cores, CPU model, memory, Python and pgloader versions, and the code measured."""
+    """Date, cores, CPU model, memory, Python and pgloader versions, the code measured and its hashing mode."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
     mem_kb = int(re.search(r"^MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text(), re.M).group(1))
@@ -26,7 +26,14 @@ def machine() -> dict:
     version = subprocess.run([pgloader, "--version"], capture_output=True, text=True).stdout if pgloader else ""
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "nproc": os.cpu_count(),
             "cpu": model.group(1).strip() if model else platform.processor(), "memory_gib": round(mem_kb / 2**20, 1),
-            "python": platform.python_version(), "pgloader": " ".join(version.split()), "code": code_version()}
+            "python": platform.python_version(), "pgloader": " ".join(version.split()), "code": code_version(),
+            "source_digests": source_digests_mode()}
+
+
+def source_digests_mode() -> str:
+    """How our import's hashing helper computes the source digests in this environment (see sourcehash)."""
+    from migrate import sourcehash
+    return "compiled (migrate/_rowdigest.c)" if sourcehash.compiled() else "pure Python"
 
 
 def code_version() -> str:
