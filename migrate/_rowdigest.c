@@ -81,7 +81,9 @@ static int put_str(Buf *b, PyObject *text) {  /* a str's UTF-8 (an unpaired surr
 }
 
 /* -- jsonb::text of a JSON document (PostgreSQL 15's jsonb output) ------------------------------ */
-typedef struct { Py_ssize_t key, klen, text; } Member;  /* offsets into J.keys and into the output */
+/* One member of an open object: its decoded key (an offset into J.keys), its `"key": value` text (an offset
+ * into the output) and its place in the document (which keeps the sort stable). */
+typedef struct { Py_ssize_t key, klen, text, tlen, place; const char *kp; } Member;
 typedef struct {
     const unsigned char *p, *end;
     Buf keys, tmp;      /* decoded keys of the open objects; scratch for one object's sorted text */
@@ -271,9 +273,15 @@ static int array_value(J *j, Buf *out) {
     }
 }
 
-static int key_cmp(J *j, const Member *a, const Member *b) {  /* jsonb's order: length, then bytes */
+static int key_cmp(const Member *a, const Member *b) {  /* jsonb's order: length, then bytes */
     if (a->klen != b->klen) return a->klen < b->klen ? -1 : 1;
-    return memcmp(j->keys.p + a->key, j->keys.p + b->key, a->klen);
+    return memcmp(a->kp, b->kp, a->klen);
+}
+
+static int member_cmp(const void *x, const void *y) {  /* key_cmp, then document order: a stable sort */
+    const Member *a = x, *b = y;
+    int c = key_cmp(a, b);
+    return c ? c : (a->place > b->place) - (a->place < b->place);
 }
 
 /* Members are written to `out` as `"key": value` in document order, then put in jsonb's order (a stable
@@ -298,12 +306,13 @@ static int object_value(J *j, Buf *out) {
             if (!m) { PyErr_NoMemory(); return FAILED; }
             j->m = m; j->mcap = cap;
         }
-        Member *member = &j->m[j->mn++];
-        member->key = key; member->klen = j->keys.n - key; member->text = out->n;
+        Py_ssize_t at = j->mn++;  /* (an index: nested objects may move j->m) */
+        j->m[at] = (Member){key, j->keys.n - key, out->n, 0, at - base, NULL};
         if (put_escaped(out, (const unsigned char *)j->keys.p + key, j->keys.n - key) != DONE
             || put(out, ": ", 2)) return FAILED;
         rc = json_value(j, out);
         if (rc != DONE) return rc;
+        j->m[at].tlen = out->n - j->m[at].text;
         skip_ws(j);
         if (j->p >= j->end) return DECLINE;
         if (*j->p == '}') { j->p++; break; }
@@ -312,22 +321,22 @@ static int object_value(J *j, Buf *out) {
     }
     Member *m = j->m + base;
     Py_ssize_t n = j->mn - base;
-    for (Py_ssize_t i = 1; i < n; i++) {  /* insertion sort: objects are small, and it is stable */
-        Member x = m[i];
-        Py_ssize_t k = i;
-        for (; k > 0 && key_cmp(j, &m[k - 1], &x) > 0; k--) m[k] = m[k - 1];
-        m[k] = x;
-    }
-    /* Each member's text ends where the next one (in document order) starts, or at the object's end. */
+    for (Py_ssize_t i = 0; i < n; i++) m[i].kp = j->keys.p + m[i].key;  /* (j->keys no longer moves) */
+    if (n > 16)
+        qsort(m, n, sizeof(Member), member_cmp);
+    else
+        for (Py_ssize_t i = 1; i < n; i++) {  /* most objects are small: an insertion sort, stable */
+            Member x = m[i];
+            Py_ssize_t k = i;
+            for (; k > 0 && key_cmp(&m[k - 1], &x) > 0; k--) m[k] = m[k - 1];
+            m[k] = x;
+        }
     j->tmp.n = 0;
     if (put(&j->tmp, "{", 1)) return FAILED;
     int first = 1;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (i + 1 < n && key_cmp(j, &m[i], &m[i + 1]) == 0) continue;  /* a duplicate: the last one wins */
-        Py_ssize_t end = out->n;
-        for (Py_ssize_t k = 0; k < n; k++)
-            if (m[k].text > m[i].text && m[k].text < end) end = m[k].text;
-        if ((!first && put(&j->tmp, ", ", 2)) || put(&j->tmp, out->p + m[i].text, end - m[i].text)) return FAILED;
+        if (i + 1 < n && key_cmp(&m[i], &m[i + 1]) == 0) continue;  /* a duplicate: the last one wins */
+        if ((!first && put(&j->tmp, ", ", 2)) || put(&j->tmp, out->p + m[i].text, m[i].tlen)) return FAILED;
         first = 0;
     }
     if (put(&j->tmp, "}", 1)) return FAILED;

@@ -130,7 +130,11 @@ def pg(pg_cluster):
 
 
 def test_jsonb_text_is_postgres_s_or_left_to_python(rd, pg):
-    docs = JSONB_DOCS + _generated_documents(seed=20251127)
+    # (plus wide objects, sorted another way than small ones, with duplicate keys: the last one wins)
+    wide = ["{" + ",".join(f'"k{i % 25}":{i}' for i in range(60)) + "}",
+            "[" + ",".join("{" + ",".join(f'"{k}":[{i}]' for k in ("zz", "a", "é", "b", "aa") * 5) + "}"
+                           for i in range(3)) + "]"]
+    docs = JSONB_DOCS + _generated_documents(seed=20251127) + wide
     expected = _postgres_jsonb_texts(pg, docs)
     compiled = [rd.jsonb_text(doc) for doc in docs]
     assert [(d, c, e) for d, c, e in zip(docs, compiled, expected) if c is not None and c != e] == []
