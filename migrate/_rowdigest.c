@@ -403,6 +403,12 @@ static char *plain_repr(double d, int max_decimals) {
 }
 
 static int builtin(Buf *b, int code, long arg, PyObject *v, long long us_before_2000, J *j) {
+    /* The float and bytes codes read the object's C struct: make sure a wrong spec is an error, not a crash. */
+    int wants_float = code == C_FLOAT8 || code == C_JSONB_FLOAT || code == C_NUMERIC_FLOAT;
+    if ((wants_float && !PyFloat_CheckExact(v)) || (code == C_HEX && !PyBytes_CheckExact(v))) {
+        PyErr_Format(PyExc_TypeError, "action %d does not take a %.50s", code, Py_TYPE(v)->tp_name);
+        return FAILED;
+    }
     switch (code) {
     case C_DEC: {
         int overflow;

@@ -97,6 +97,14 @@ def test_a_row_of_the_wrong_width_is_refused(rd):
     assert rd.sum_rows([[1, "a"]], specs, US_BEFORE_PG_EPOCH) == rd.sum_rows([(1, "a")], specs, US_BEFORE_PG_EPOCH)
 
 
+def test_a_spec_that_gives_a_value_to_the_wrong_built_in_is_an_error(rd):
+    slow = str
+    for code, value in [(C.FLOAT8, 1), (C.NUMERIC_FLOAT, "1.5"), (C.JSONB_FLOAT, b"x"), (C.HEX, "ab")]:
+        spec = ((0, 0, code, code, code, code, slow),)
+        with pytest.raises(TypeError, match=f"action {code} does not take"):
+            rd.sum_rows([(value,)], spec, US_BEFORE_PG_EPOCH)
+
+
 def test_hashing_leaks_no_memory(rd):
     cols = [c for c, _ in STORED]
     rows = [tuple(values[(i + k) % len(values)] for k, (_, values) in enumerate(STORED)) for i in range(200)] * 20
