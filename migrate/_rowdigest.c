@@ -41,6 +41,7 @@ static int grow(Buf *b, Py_ssize_t add) {
 }
 
 static int put(Buf *b, const char *s, Py_ssize_t n) {
+    if (n == 0) return 0;  /* (memcpy into a buffer not yet allocated is undefined even for 0 bytes) */
     if (grow(b, n)) return -1;
     memcpy(b->p + b->n, s, n); b->n += n;
     return 0;
