@@ -6,8 +6,8 @@
  *   - a column spec says, per stored class (int, float, str, bytes), what to do with a value: a built-in
  *     code below, a dict (enum labels), a Python callable, or nothing; any value the spec does not cover,
  *     or that a built-in declines, goes to the column's complete converter (the spec's "slow" callable);
- *   - jsonb_text here handles documents without exponents, \u0000, unpaired surrogates or duplicate keys
- *     and declines the rest (returns NULL without an error), which Python then handles.
+ *   - jsonb_text here handles documents without exponents, \u0000 or unpaired surrogates, nested at most
+ *     256 deep, and declines the rest (DECLINE: no error set), which Python then handles.
  * So a missing case costs speed, never correctness. The tests compare both paths digest for digest
  * (tests/migrate/test_rowdigest.py), and this file's jsonb text against PostgreSQL's.
  *
@@ -19,7 +19,7 @@
 #include <openssl/evp.h>
 #include <string.h>
 
-/* Built-in actions (sourcehash.C_* mirror these numbers). */
+/* Built-in actions (the class sourcehash.C mirrors these numbers). */
 enum { C_DEC = 1, C_BOOL, C_EPOCH_MS, C_FLOAT8, C_TEXT, C_RAW, C_HEX, C_JSONB, C_JSONB_FLOAT, C_NUMERIC_FLOAT };
 #define NULL_MARK "\x1e" /* canonical.NULL */
 #define SEP_MARK "\x1f"  /* canonical.SEP */
