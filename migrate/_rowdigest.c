@@ -131,6 +131,11 @@ static int put_utf8(Buf *b, unsigned cp) {
     return put(b, u, n);
 }
 
+/* JSON's two-character escapes: the letter after the backslash and the byte it stands for, in the same
+ * order. PostgreSQL writes each of these bytes with its escape; reading also takes "\/". */
+static const char ESCAPE_LETTERS[] = "\"\\bfnrt";
+static const char ESCAPED_BYTES[] = "\"\\\b\f\n\r\t";
+
 /* The string at j->p (its opening quote), decoded into `out`. Declines \u0000, unpaired surrogates and
  * anything that is not JSON. */
 static int decode_string(J *j, Buf *out) {
@@ -147,36 +152,26 @@ static int decode_string(J *j, Buf *out) {
         if (c != '\\') { j->p++; continue; }
         if (put(out, (const char *)run, j->p - run)) return FAILED;
         if (++j->p >= j->end) return DECLINE;
-        char simple = 0;
-        switch (*j->p) {
-        case '"': simple = '"'; break;
-        case '\\': simple = '\\'; break;
-        case '/': simple = '/'; break;
-        case 'b': simple = '\b'; break;
-        case 'f': simple = '\f'; break;
-        case 'n': simple = '\n'; break;
-        case 'r': simple = '\r'; break;
-        case 't': simple = '\t'; break;
-        case 'u': {
-            unsigned cp, low;
-            if (j->end - j->p < 5 || !hex4(j->p + 1, &cp)) return DECLINE;
-            j->p += 5;
-            if (cp == 0 || (cp >= 0xdc00 && cp < 0xe000)) return DECLINE;  /* jsonb refuses them */
-            if (cp >= 0xd800 && cp < 0xdc00) {
-                if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || !hex4(j->p + 2, &low)
-                    || low < 0xdc00 || low >= 0xe000)
-                    return DECLINE;
-                j->p += 6;
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
-            }
-            if (put_utf8(out, cp)) return FAILED;
-            run = j->p;
+        const char *letter = *j->p ? strchr(ESCAPE_LETTERS, *j->p) : NULL;
+        if (letter || *j->p == '/') {
+            if (put(out, letter ? &ESCAPED_BYTES[letter - ESCAPE_LETTERS] : "/", 1)) return FAILED;
+            run = ++j->p;
             continue;
         }
-        default: return DECLINE;
+        if (*j->p != 'u') return DECLINE;
+        unsigned cp, low;
+        if (j->end - j->p < 5 || !hex4(j->p + 1, &cp)) return DECLINE;
+        j->p += 5;
+        if (cp == 0 || (cp >= 0xdc00 && cp < 0xe000)) return DECLINE;  /* jsonb refuses them */
+        if (cp >= 0xd800 && cp < 0xdc00) {
+            if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || !hex4(j->p + 2, &low)
+                || low < 0xdc00 || low >= 0xe000)
+                return DECLINE;
+            j->p += 6;
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
         }
-        if (put(out, &simple, 1)) return FAILED;
-        run = ++j->p;
+        if (put_utf8(out, cp)) return FAILED;
+        run = j->p;
     }
 }
 
@@ -189,18 +184,11 @@ static int put_escaped(Buf *b, const unsigned char *s, Py_ssize_t n) {
         unsigned char c = *s;
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         if (put(b, (const char *)run, s - run)) return FAILED;
-        const char *esc = NULL;
-        switch (c) {
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        }
-        if (esc) { if (put(b, esc, 2)) return FAILED; }
-        else {
+        const char *byte = memchr(ESCAPED_BYTES, c, sizeof ESCAPED_BYTES - 1);
+        if (byte) {
+            char esc[2] = {'\\', ESCAPE_LETTERS[byte - ESCAPED_BYTES]};
+            if (put(b, esc, 2)) return FAILED;
+        } else {
             char u[6] = {'\\', 'u', '0', '0', HEX_DIGITS[c >> 4], HEX_DIGITS[c & 15]};
             if (put(b, u, 6)) return FAILED;
         }

@@ -162,7 +162,7 @@ def _python_refuses(doc: str) -> bool:
 
 
 @pytest.mark.parametrize("doc", NOT_JSON + NOT_JSONB + ["[1,]", '{"a" 1}', "tru", "true1", "1.", "-", "01", '"\\x"',
-                                                         '"\\u12"', '{"a":1,}', "[1] [2]", "1e5", "\ud800"])
+                                                         '"\\u12"', '{"a":1,}', "[1] [2]", "1e5", "\ud800", "\"\\\x00\""])
 def test_jsonb_text_leaves_what_it_does_not_take_to_python(rd, doc):
     assert rd.jsonb_text(doc) is None
 
